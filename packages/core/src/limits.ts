@@ -1,0 +1,50 @@
+/**
+ * Limits every edgelog store honours. A store may be configured stricter, never looser than
+ * what its clients assume. Sizes count UTF-8 bytes of the event's JSON as sent.
+ */
+export interface Limits {
+  /** Largest single event (JSON of `{ id, type, schemaVersion, data, metadata }`), bytes. Default 64 KiB. */
+  maxEventBytes: number;
+  /** Most events in one append or one pushed commit. Default 1,000. */
+  maxEventsPerAppend: number;
+  /** Largest request body, bytes. Default 4 MiB. */
+  maxRequestBytes: number;
+  /** Most commits in one push. Default 100. */
+  maxCommitsPerPush: number;
+  /** Page size of reads when none is asked for. Default 500. */
+  defaultPageSize: number;
+  /** Largest page a read may ask for. Default 5,000. */
+  maxPageSize: number;
+}
+
+export const defaultLimits: Readonly<Limits> = Object.freeze({
+  maxEventBytes: 64 * 1024,
+  maxEventsPerAppend: 1000,
+  maxRequestBytes: 4 * 1024 * 1024,
+  maxCommitsPerPush: 100,
+  defaultPageSize: 500,
+  maxPageSize: 5000,
+});
+
+/** UTF-8 byte length of a string, without TextEncoder (core has no platform API). */
+export function utf8Length(s: string): number {
+  let bytes = 0;
+  for (let i = 0; i < s.length; i++) {
+    const c = s.charCodeAt(i);
+    if (c < 0x80) bytes += 1;
+    else if (c < 0x800) bytes += 2;
+    else if (c >= 0xd800 && c <= 0xdbff && i + 1 < s.length) {
+      const next = s.charCodeAt(i + 1);
+      if (next >= 0xdc00 && next <= 0xdfff) {
+        bytes += 4;
+        i++;
+      } else bytes += 3;
+    } else bytes += 3;
+  }
+  return bytes;
+}
+
+/** Size of an event as counted against `maxEventBytes`. */
+export function eventSize(event: unknown): number {
+  return utf8Length(JSON.stringify(event) ?? '');
+}

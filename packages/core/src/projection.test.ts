@@ -1,0 +1,86 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import type { EventEnvelope } from './envelope.ts';
+import { defineProjection, keysOf, projectEvents } from './projection.ts';
+
+type Totals = { count: number; sum: number };
+const totals = defineProjection<Totals>({
+  name: 'totals',
+  version: 1,
+  types: ['Added', 'Removed', 'Reset'],
+  key: (e) => (e.type === 'Reset' ? [e.stream, 'all'] : e.stream),
+  initialState: () => ({ count: 0, sum: 0 }),
+  evolve: (s, e) => {
+    const n = (e.data as { n: number }).n;
+    if (e.type === 'Reset') return null;
+    return e.type === 'Added'
+      ? { count: s.count + 1, sum: s.sum + n }
+      : { count: s.count - 1, sum: s.sum - n };
+  },
+});
+
+const eventArb = fc.record({
+  stream: fc.constantFrom('a', 'b', 'c'),
+  type: fc.constantFrom('Added', 'Removed', 'Reset', 'Ignored'),
+  n: fc.integer({ min: -5, max: 5 }),
+});
+const toEnvelopes = (raw: Array<{ stream: string; type: string; n: number }>): EventEnvelope[] =>
+  raw.map((r, i) => ({
+    id: `id-${i}`,
+    stream: r.stream,
+    type: r.type,
+    schemaVersion: 1,
+    data: { n: r.n },
+    metadata: {},
+    version: i + 1,
+    position: i + 1,
+  }));
+
+/** Applies batches the way a store-backed runner does: load touched rows, fold, write. */
+function run(batches: EventEnvelope[][]): Map<string, Totals> {
+  const rows = new Map<string, Totals>();
+  for (const batch of batches) {
+    const current = new Map<string, Totals>();
+    for (const k of keysOf(totals, batch)) if (rows.has(k)) current.set(k, rows.get(k)!);
+    for (const [k, v] of projectEvents(totals, batch, current)) {
+      if (v === null) rows.delete(k);
+      else rows.set(k, v);
+    }
+  }
+  return rows;
+}
+
+describe('projection fold', () => {
+  it('gives the same read model however the history is cut into batches', () => {
+    fc.assert(
+      fc.property(
+        fc.array(eventArb, { maxLength: 60 }),
+        fc.array(fc.nat(60), { maxLength: 8 }),
+        (raw, cuts): void => {
+          const events = toEnvelopes(raw);
+          const points = [...new Set([0, ...cuts.map((c) => c % (events.length + 1)), events.length])].sort(
+            (a, b) => a - b,
+          );
+          const batches = points.slice(1).map((p, i) => events.slice(points[i], p));
+          expect(run(batches)).toEqual(run([events]));
+        },
+      ),
+    );
+  });
+
+  it('skips types it does not handle and deletes rows evolved to null', () => {
+    const events = toEnvelopes([
+      { stream: 'a', type: 'Added', n: 2 },
+      { stream: 'a', type: 'Ignored', n: 9 },
+      { stream: 'b', type: 'Added', n: 1 },
+      { stream: 'a', type: 'Reset', n: 0 },
+    ]);
+    expect(keysOf(totals, events.slice(0, 2))).toEqual(['a']);
+    expect([...run([events])]).toEqual([['b', { count: 1, sum: 1 }]]);
+  });
+
+  it('refuses bad names and versions', () => {
+    expect(() => defineProjection({ ...totals, name: '$x' })).toThrow(/projection name/);
+    expect(() => defineProjection({ ...totals, version: 0 })).toThrow(/version/);
+  });
+});
