@@ -8,6 +8,7 @@ export const suites = [
   { name: 'core', dir: 'packages/core', config: 'vitest.config.ts' },
   { name: 'server', dir: 'packages/server', config: 'vitest.config.ts' },
   { name: 'client', dir: 'packages/client', config: 'vitest.config.ts' },
+  { name: 'demo', dir: 'apps/demo', config: 'vitest.config.ts' },
   { name: 'e2e', dir: 'test', config: 'vitest.config.ts' },
 ];
 
