@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EventEnvelope } from './envelope.ts';
-import { defineProjection, keysOf, projectEvents } from './projection.ts';
+import { defineProjection, keysOf, projectBatch, projectEvents } from './projection.ts';
 
 type Totals = { count: number; sum: number };
 const totals = defineProjection<Totals>({
@@ -82,5 +82,57 @@ describe('projection fold', () => {
   it('refuses bad names and versions', () => {
     expect(() => defineProjection({ ...totals, name: '$x' })).toThrow(/projection name/);
     expect(() => defineProjection({ ...totals, version: 0 })).toThrow(/version/);
+  });
+});
+
+describe('projectBatch', () => {
+  const fragile = defineProjection<Totals>({
+    ...totals,
+    name: 'fragile',
+    evolve: (s, e) => {
+      if ((e.data as { n: number }).n === 5) throw new Error('five is poison');
+      return totals.evolve(s, e);
+    },
+  });
+
+  it('parks a poison event, leaves its rows untouched and goes on', () => {
+    const events = toEnvelopes([
+      { stream: 'a', type: 'Added', n: 1 },
+      { stream: 'a', type: 'Reset', n: 5 },
+      { stream: 'b', type: 'Added', n: 2 },
+    ]);
+    const out = projectBatch(fragile, events, new Map());
+    expect(out.parked).toEqual([
+      { position: 2, eventId: 'id-1', stream: 'a', type: 'Reset', error: 'five is poison' },
+    ]);
+    expect([...out.changed]).toEqual([
+      ['a', { count: 1, sum: 1 }],
+      ['b', { count: 1, sum: 2 }],
+    ]);
+    expect(out.through).toBe(3);
+  });
+
+  it("stops before the poison event under the 'stop' policy", () => {
+    const stopping = defineProjection<Totals>({ ...fragile, onError: 'stop' });
+    const events = toEnvelopes([
+      { stream: 'a', type: 'Added', n: 1 },
+      { stream: 'a', type: 'Added', n: 5 },
+      { stream: 'b', type: 'Added', n: 2 },
+    ]);
+    const out = projectBatch(stopping, events, new Map());
+    expect(out.stoppedAt?.position).toBe(2);
+    expect(out.through).toBe(1);
+    expect([...out.changed.keys()]).toEqual(['a']);
+  });
+
+  it('agrees with projectEvents when nothing throws', () => {
+    fc.assert(
+      fc.property(fc.array(eventArb, { maxLength: 40 }), (raw): void => {
+        const events = toEnvelopes(raw);
+        expect(projectBatch(totals, events, new Map()).changed).toEqual(
+          projectEvents(totals, events, new Map()),
+        );
+      }),
+    );
   });
 });

@@ -17,6 +17,31 @@ export interface ProjectionDefinition<State = unknown, Event extends EventEnvelo
   initialState(key: string): State;
   /** The new row; `null` deletes it. */
   evolve(state: State, event: Event): State | null;
+  /**
+   * What to do when `key` or `evolve` throws on an event: `'park'` (default) records the event
+   * and its error and goes on without it; `'stop'` halts this projection before the event.
+   */
+  readonly onError?: 'park' | 'stop';
+}
+
+/** An event a projection threw on, kept aside with the reason. */
+export interface ParkedEvent {
+  position: number;
+  eventId: string;
+  stream: string;
+  type: string;
+  error: string;
+}
+
+export interface ProjectedBatch<S> {
+  /** Touched keys and their new rows (`null` = delete). */
+  changed: Map<string, S | null>;
+  /** Events skipped because the projection threw on them (policy `'park'`). */
+  parked: ParkedEvent[];
+  /** Set when the policy is `'stop'` and an event threw: only events before it were applied. */
+  stoppedAt?: ParkedEvent;
+  /** Position of the last event applied or parked (0 when none). */
+  through: number;
 }
 
 const NAME = /^[A-Za-z][A-Za-z0-9_-]{0,63}$/;
@@ -81,4 +106,55 @@ export function projectEvents<S, E extends EventEnvelope>(
     }
   }
   return changed;
+}
+
+const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
+
+/**
+ * `projectEvents` for stores that run projections unattended (the browser worker and the
+ * edge): an event the projection throws on leaves every row as it was, and is parked (or
+ * stops the projection, by its policy) without wedging the events after it.
+ */
+export function projectBatch<S, E extends EventEnvelope>(
+  definition: ProjectionDefinition<S, E>,
+  events: readonly E[],
+  current: ReadonlyMap<string, S>,
+): ProjectedBatch<S> {
+  const changed = new Map<string, S | null>();
+  const parked: ParkedEvent[] = [];
+  let through = 0;
+  for (const event of events) {
+    const position = event.position ?? 0;
+    if (projectionHandles(definition as ProjectionDefinition<unknown, never>, event.type)) {
+      const staged = new Map<string, S | null>();
+      try {
+        const k = definition.key(event);
+        const keys = k === null || k === undefined ? [] : typeof k === 'string' ? [k] : k;
+        for (const key of keys) {
+          const before = staged.has(key)
+            ? staged.get(key)
+            : changed.has(key)
+              ? changed.get(key)
+              : current.get(key);
+          const state = before === null || before === undefined ? definition.initialState(key) : before;
+          staged.set(key, definition.evolve(state, event));
+        }
+      } catch (e) {
+        const record = {
+          position,
+          eventId: event.id,
+          stream: event.stream,
+          type: event.type,
+          error: errorMessage(e),
+        };
+        if (definition.onError === 'stop') return { changed, parked, stoppedAt: record, through };
+        parked.push(record);
+        through = position;
+        continue;
+      }
+      for (const [key, value] of staged) changed.set(key, value);
+    }
+    through = position;
+  }
+  return { changed, parked, through };
 }
