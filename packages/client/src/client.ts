@@ -1,0 +1,258 @@
+import type {
+  EventDefinition,
+  EventInputOf,
+  EventOf,
+  ExpectedVersion,
+  ReadAllOptions,
+  SubscribeOptions,
+} from '@edgelog/core';
+import { proxy, type Remote, releaseProxy, wrap } from 'comlink';
+import type { LocalEnvelope } from './envelope.ts';
+import { ClientError, fromPlainError } from './errors.ts';
+import type { LocalAppendResult, ReadOptions } from './local-log.ts';
+import type { ClientStatus, RejectionNotice } from './status.ts';
+import type { WorkerApi } from './worker.ts';
+import type { AnyDecider, ProjectionQuery, ProjectionStatus } from './worker-core.ts';
+
+type CommandOf<D> = D extends { decide: (command: infer C, state: never) => unknown } ? C : never;
+
+export interface ClientOptions<
+  Defs extends readonly EventDefinition[] = readonly EventDefinition[],
+  Deciders extends Readonly<Record<string, AnyDecider>> = Readonly<Record<string, AnyDecider>>,
+> {
+  /** Base URL of the edgelog server. */
+  url: string;
+  /** The store (tenant event space). */
+  store: string;
+  /** A fixed bearer token. Give this or `getToken`. */
+  token?: string;
+  /** Returns a bearer token; called again with `refresh: true` after the server refused one. */
+  getToken?: (refresh: boolean) => string | Promise<string>;
+  /**
+   * The dedicated worker that called `startWorker(...)` from `@edgelog/client/worker`, or a
+   * factory / script URL for it. It must be created while online unless a service worker serves it.
+   */
+  worker: Worker | (() => Worker) | string | URL;
+  /** Event definitions: they type `append`, `readStream` and `subscribe`. */
+  events?: Defs;
+  /** The deciders the worker was started with: they type `execute`. */
+  deciders?: Deciders;
+  /** IndexedDB database name. Default `edgelog:<store>`. */
+  dbName?: string;
+  /** Keep a WebSocket open for live events. Default true. */
+  live?: boolean;
+  /** Sync with the server at all. Default true. */
+  sync?: boolean;
+}
+
+export interface AppendOptions {
+  /** Default `'any'`. A numeric version that turns out stale on the server is reported rejected. */
+  expectedVersion?: ExpectedVersion;
+}
+
+/** A value that changes over time. */
+export interface Subscribable<T> {
+  get(): T;
+  /** Calls `listener` now and on every change; returns the unsubscribe function. */
+  subscribe(listener: (value: T) => void): () => void;
+}
+
+export interface Client<
+  Defs extends readonly EventDefinition[] = readonly EventDefinition[],
+  Deciders extends Readonly<Record<string, AnyDecider>> = Readonly<Record<string, AnyDecider>>,
+> {
+  /** Appends as pending; resolves once the events are durable in IndexedDB (online or not). */
+  append(
+    stream: string,
+    events: ReadonlyArray<EventInputOf<Defs> & { id?: string }>,
+    options?: AppendOptions,
+  ): Promise<LocalAppendResult>;
+  /** Loads the aggregate, decides, appends as pending and remembers the command for replay. */
+  execute<K extends keyof Deciders & string>(
+    decider: K,
+    stream: string,
+    command: CommandOf<Deciders[K]>,
+  ): Promise<LocalAppendResult & { events: Array<LocalEnvelope & EventOf<Defs>> }>;
+  readStream(
+    stream: string,
+    options?: ReadOptions,
+  ): Promise<{ events: Array<LocalEnvelope & EventOf<Defs>>; version: number }>;
+  readAll(options?: ReadAllOptions): Promise<{ events: Array<LocalEnvelope & EventOf<Defs>>; head: number }>;
+  /** Catch-up from `after` (a local position), then live, in batches. Resolves once caught up. */
+  subscribe(
+    options: SubscribeOptions,
+    handler: (events: Array<LocalEnvelope & EventOf<Defs>>) => void | Promise<void>,
+  ): Promise<() => Promise<void>>;
+  readProjection<T = unknown>(name: string, key: string): Promise<T | undefined>;
+  /** Rows of a client projection in key order (optionally under a key prefix), pending events included. */
+  queryProjection<T = unknown>(
+    name: string,
+    query?: ProjectionQuery,
+  ): Promise<Array<{ key: string; state: T }>>;
+  /** Each client projection's checkpoint against the local log's head, and its parked events. */
+  projectionStatus(): Promise<ProjectionStatus[]>;
+  status: Subscribable<ClientStatus>;
+  /** Commands and appends the server refused for good (also in `status.lastRejection`). */
+  onRejected(listener: (rejection: RejectionNotice) => void): () => void;
+  rejections(): Promise<RejectionNotice[]>;
+  /** Runs a sync round now (when this tab leads) and resolves when it is over. */
+  syncNow(): Promise<ClientStatus>;
+  /** Waits for writes in flight, then stops the worker. */
+  close(): Promise<void>;
+}
+
+const initial: ClientStatus = {
+  online: true,
+  leader: false,
+  syncing: false,
+  live: false,
+  pending: 0,
+  lastConfirmedPosition: 0,
+  head: 0,
+  lastError: undefined,
+  lastRejection: undefined,
+  catchUp: { processed: 0, total: 0 },
+};
+
+async function call<T>(p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (e) {
+    throw fromPlainError(e);
+  }
+}
+
+/** Starts the worker and returns the client. Nothing in it waits for the network. */
+export function createClient<
+  const Defs extends readonly EventDefinition[] = readonly EventDefinition[],
+  Deciders extends Readonly<Record<string, AnyDecider>> = Readonly<Record<string, AnyDecider>>,
+>(options: ClientOptions<Defs, Deciders>): Client<Defs, Deciders> {
+  const w = options.worker;
+  const worker =
+    typeof w === 'function'
+      ? w()
+      : typeof w === 'string' || w instanceof URL
+        ? new Worker(w, { type: 'module' })
+        : w;
+  const api: Remote<WorkerApi> = wrap<WorkerApi>(worker);
+  const online = typeof navigator === 'undefined' ? true : navigator.onLine;
+  let status: ClientStatus = { ...initial, online };
+  const listeners = new Set<(s: ClientStatus) => void>();
+  const rejectionListeners = new Set<(r: RejectionNotice) => void>();
+  let closed = false;
+  const getToken = options.getToken;
+  const init: Record<string, unknown> = { url: options.url, store: options.store, online };
+  if (options.token !== undefined) init.token = options.token;
+  if (options.dbName !== undefined) init.dbName = options.dbName;
+  if (options.live !== undefined) init.live = options.live;
+  if (options.sync !== undefined) init.sync = options.sync;
+  const ready = call(
+    api.init(init as never, getToken ? proxy(async (refresh: boolean) => getToken(refresh)) : undefined),
+  ).then(async () => {
+    await api.onStatus(
+      proxy((s: ClientStatus) => {
+        status = s;
+        for (const l of listeners) l(s);
+      }),
+    );
+    await api.onRejected(
+      proxy((r: RejectionNotice) => {
+        for (const l of rejectionListeners) l(r);
+      }),
+    );
+  });
+  ready.catch(() => undefined);
+  const whenReady = async <T>(fn: () => Promise<T>): Promise<T> => {
+    if (closed) throw new ClientError('Closed', 'the client is closed');
+    await ready;
+    return call(fn());
+  };
+  // Appends issued in the same tick travel in one message and share one group commit.
+  type AppendJob = {
+    args: [string, unknown[], AppendOptions];
+    resolve: (r: LocalAppendResult) => void;
+    reject: (e: unknown) => void;
+  };
+  let queued: AppendJob[] = [];
+  let lastFlush: Promise<void> = Promise.resolve();
+  const flushAppends = () => {
+    lastFlush = sendAppends();
+    return lastFlush;
+  };
+  const sendAppends = async () => {
+    const jobs = queued;
+    queued = [];
+    if (jobs.length === 0) return;
+    try {
+      const results = await api.appendMany(jobs.map((j) => j.args as never));
+      results.forEach((r, i) => {
+        if ('ok' in r) jobs[i]!.resolve(r.ok);
+        else jobs[i]!.reject(fromPlainError(r.error));
+      });
+    } catch (e) {
+      for (const j of jobs) j.reject(fromPlainError(e));
+    }
+  };
+  const append = (stream: string, events: unknown[], opts: AppendOptions) =>
+    whenReady(
+      () =>
+        new Promise<LocalAppendResult>((resolve, reject) => {
+          queued.push({ args: [stream, events, opts], resolve, reject });
+          if (queued.length === 1) queueMicrotask(() => void flushAppends());
+        }),
+    );
+  const onNetwork = () => void api.setOnline(navigator.onLine);
+  if (typeof addEventListener === 'function') {
+    addEventListener('online', onNetwork);
+    addEventListener('offline', onNetwork);
+  }
+
+  return {
+    append: (stream, events, opts = {}) => append(stream, events as unknown[], opts),
+    execute: (decider, stream, command) => whenReady(() => api.execute(decider, stream, command)) as never,
+    readStream: (stream, opts = {}) => whenReady(() => api.readStream(stream, opts)) as never,
+    readAll: (opts = {}) => whenReady(() => api.readAll(opts)) as never,
+    subscribe: async (opts, handler) => {
+      const id = await whenReady(() =>
+        api.subscribe(opts, proxy(handler as (e: LocalEnvelope[]) => unknown)),
+      );
+      return () => call(api.unsubscribe(id));
+    },
+    readProjection: (name, key) => whenReady(() => api.readProjection(name, key)) as never,
+    queryProjection: (name, query = {}) => whenReady(() => api.queryProjection(name, query)) as never,
+    projectionStatus: () => whenReady(() => api.projectionStatus()),
+    status: {
+      get: () => status,
+      subscribe(listener) {
+        listeners.add(listener);
+        listener(status);
+        return () => listeners.delete(listener);
+      },
+    },
+    onRejected(listener) {
+      rejectionListeners.add(listener);
+      return () => rejectionListeners.delete(listener);
+    },
+    rejections: () => whenReady(() => api.rejections()),
+    syncNow: () => whenReady(() => api.syncNow()),
+    async close() {
+      if (closed) return;
+      await ready.catch(() => undefined);
+      // Appends issued before close() go out first; the worker then waits for them to commit.
+      await Promise.resolve();
+      if (queued.length > 0) await flushAppends();
+      else await lastFlush;
+      closed = true;
+      if (typeof removeEventListener === 'function') {
+        removeEventListener('online', onNetwork);
+        removeEventListener('offline', onNetwork);
+      }
+      try {
+        await call(api.close());
+      } finally {
+        api[releaseProxy]();
+        worker.terminate();
+      }
+    },
+  };
+}

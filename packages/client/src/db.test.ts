@@ -1,0 +1,169 @@
+import 'fake-indexeddb/auto';
+import { openDB } from 'idb';
+import { describe, expect, it } from 'vitest';
+import { DB_VERSION, openLogDb } from './db.ts';
+import { LocalEventStore } from './local-event-store.ts';
+import { WorkerCore } from './worker-core.ts';
+
+describe('the IndexedDB upgrade ladder', () => {
+  it('upgrades a version 3 database: heads backfilled, the streams store dropped, the outbox kept', async () => {
+    const name = 'ladder-v3';
+    const old = await openDB(name, 3, {
+      upgrade(db) {
+        const log = db.createObjectStore('log', { keyPath: 'to' });
+        log.createIndex('ids', 'ids', { unique: true, multiEntry: true });
+        log.createIndex('pending', 'pq');
+        log.createIndex('unacked', 'pc', { multiEntry: true });
+        db.createObjectStore('streams', { keyPath: 'stream' });
+        db.createObjectStore('rejections', { keyPath: 'commitId' });
+        db.createObjectStore('meta', { keyPath: 'key' });
+        db.createObjectStore('rows', { keyPath: ['p', 'k'] });
+        db.createObjectStore('checkpoints', { keyPath: 'p' });
+      },
+    });
+    const event = (id: string, version: number, lp: number) => ({
+      id,
+      stream: 'order-1',
+      type: 'Placed',
+      schemaVersion: 1,
+      data: { n: version },
+      metadata: {},
+      version,
+      lp,
+      recordedAt: '2026-01-01T00:00:00.000Z',
+    });
+    const ids = ['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002'];
+    await old.put('log', {
+      from: 1,
+      to: 2,
+      events: [event(ids[0]!, 1, 1), event(ids[1]!, 2, 2)],
+      ids,
+      commits: [{ commitId: 'c-1', stream: 'order-1', ids, seq: 2048 }],
+      pq: 2,
+      pc: ['c-1'],
+    });
+    await old.put('streams', { stream: 'order-1', version: 2, ranges: [[2, 2]] });
+    old.close();
+
+    const db = await openLogDb(name);
+    expect(db.version).toBe(DB_VERSION);
+    expect([...db.objectStoreNames]).not.toContain('streams');
+    const store = new LocalEventStore(db);
+    const read = await store.readStream('order-1');
+    expect(read.events.map((e) => e.id)).toEqual(ids);
+    expect(
+      (
+        await store.append('order-1', [{ id: crypto.randomUUID(), type: 'Paid', data: {} }], {
+          expectedVersion: 2,
+        })
+      ).version,
+    ).toBe(3);
+    expect(await db.countFromIndex('log', 'unacked')).toBe(2);
+    await store.close();
+  });
+
+  it('steps aside when a newer version of the app upgrades the database, and says so in status', async () => {
+    const core = new WorkerCore();
+    await core.init({ url: 'http://unused', store: 's', dbName: 'ladder-next', sync: false });
+    await core.append('a', [{ type: 'T', data: {} }]);
+    const next = await openDB('ladder-next', DB_VERSION + 1);
+    expect(next.version).toBe(DB_VERSION + 1);
+    next.close();
+    await new Promise((r) => setTimeout(r, 30));
+    expect(core.status().lastError?.code).toBe('Closed');
+    await core.close();
+  });
+
+  it('upgrades a version 5 database: the per-event ids index goes, local records stay idempotent', async () => {
+    const name = 'ladder-v5';
+    const old = await openDB(name, 5, {
+      upgrade(db) {
+        const log = db.createObjectStore('log', { keyPath: 'to' });
+        log.createIndex('ids', 'ids', { unique: true, multiEntry: true });
+        log.createIndex('pending', 'pq');
+        log.createIndex('unacked', 'pc', { multiEntry: true });
+        log.createIndex('heads', 'heads', { multiEntry: true });
+        db.createObjectStore('rejections', { keyPath: 'commitId' });
+        db.createObjectStore('meta', { keyPath: 'key' });
+        db.createObjectStore('rows', { keyPath: ['p', 'k'] });
+        db.createObjectStore('checkpoints', { keyPath: 'p' });
+        db.createObjectStore('snapshots', { keyPath: 'key' });
+      },
+    });
+    const event = (id: string, version: number, lp: number, position?: number) => ({
+      id,
+      stream: 'order-1',
+      type: 'Placed',
+      schemaVersion: 1,
+      data: { n: version },
+      metadata: {},
+      version,
+      lp,
+      recordedAt: '2026-01-01T00:00:00.000Z',
+      ...(position ? { position } : {}),
+    });
+    const pulledId = '00000000-0000-4000-8000-000000000009';
+    const ids = ['00000000-0000-4000-8000-000000000001', '00000000-0000-4000-8000-000000000002'];
+    await old.put('log', { from: 1, to: 1, events: [event(pulledId, 1, 1, 1)], heads: [['order-1', 1]] });
+    await old.put('log', {
+      from: 2,
+      to: 3,
+      events: [event(ids[0]!, 2, 2), event(ids[1]!, 3, 3)],
+      ids,
+      commits: [{ commitId: 'c-1', stream: 'order-1', ids, seq: 3072 }],
+      pq: 3,
+      pc: ['c-1'],
+      heads: [['order-1', 3]],
+    });
+    old.close();
+
+    const db = await openLogDb(name);
+    expect(db.version).toBe(DB_VERSION);
+    const log = db.transaction('log').store;
+    expect([...log.indexNames].sort()).toEqual(['heads', 'local', 'pending', 'unacked']);
+    expect(await db.getAllKeysFromIndex('log', 'local')).toEqual([3]);
+    expect((await db.get('log', 3))?.ids).toBeUndefined();
+    const store = new LocalEventStore(db);
+    const retried = await store.append('order-1', [
+      { id: ids[0]!, type: 'Placed', data: { n: 2 } },
+      { id: ids[1]!, type: 'Placed', data: { n: 3 } },
+    ]);
+    expect(retried).toEqual({ version: 3, positions: [2, 3] });
+    const mixed = store.append('order-1', [
+      { id: ids[1]!, type: 'Placed', data: {} },
+      { id: crypto.randomUUID(), type: 'Placed', data: {} },
+    ]);
+    await expect(mixed).rejects.toMatchObject({ code: 'IdempotencyConflict' });
+    expect((await store.readStream('order-1')).version).toBe(3);
+    await store.close();
+  });
+});
+
+describe('local idempotency across tabs (two connections to one database)', () => {
+  it('sees ids another connection appended after its id map was built', async () => {
+    const name = 'two-tabs-ids';
+    const a = new LocalEventStore(await openLogDb(name));
+    const b = new LocalEventStore(await openLogDb(name));
+    const first = [{ id: crypto.randomUUID(), type: 'T', data: {} }];
+    // b builds its id map (a retry of nothing: a fresh id given by the app).
+    await b.append('s-b', first);
+    const fromA = [
+      { id: crypto.randomUUID(), type: 'T', data: {} },
+      { id: crypto.randomUUID(), type: 'T', data: {} },
+    ];
+    const original = await a.append('s-a', fromA);
+    // b's map predates a's append: the retry through b still finds a's events.
+    expect(await b.append('s-a', fromA)).toEqual(original);
+    await expect(b.append('other', [fromA[1]!])).rejects.toMatchObject({ code: 'IdempotencyConflict' });
+    await expect(
+      b.append('s-a', [fromA[0]!, { id: crypto.randomUUID(), type: 'T', data: {} }]),
+    ).rejects.toMatchObject({
+      code: 'IdempotencyConflict',
+    });
+    // And the other way round, after b wrote.
+    expect(await a.append('s-b', first)).toEqual({ version: 1, positions: [1] });
+    expect((await a.readAll()).events).toHaveLength(3);
+    await a.close();
+    await b.close();
+  });
+});

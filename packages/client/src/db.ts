@@ -1,0 +1,220 @@
+import type { ExpectedVersion, WireError } from '@edgelog/core';
+import type { DBSchema, IDBPDatabase } from 'idb';
+import { openDB } from 'idb';
+
+/** An event as the local log stores it. `lp` is its local position; `position` the server's. */
+export interface StoredEvent {
+  id: string;
+  stream: string;
+  type: string;
+  schemaVersion: number;
+  data: unknown;
+  metadata: Record<string, unknown>;
+  version: number;
+  lp: number;
+  position?: number;
+  recordedAt: string;
+}
+
+/** A command remembered with its commit so that a conflict can be replayed through the decider. */
+export interface RememberedCommand {
+  decider: string;
+  command: unknown;
+}
+
+/** One local append, as it will be pushed. Its events are `events[start .. start + count)` of the record. */
+export interface CommitInfo {
+  commitId: string;
+  stream: string;
+  expectedVersion?: ExpectedVersion;
+  /** Its events' ids, in order; they live in the same record. */
+  ids: string[];
+  command?: RememberedCommand;
+  /** Outbox order; a replayed commit keeps the place of the one it replaces. */
+  seq: number;
+  /** The server committed it; the record stays in the outbox until a pull has covered it. */
+  acked?: true;
+}
+
+/**
+ * One record of the local log: one local append batch (a group commit), one pulled page,
+ * or one rebase. IndexedDB costs per record, so events travel in batches. The key `to` is
+ * the last local position the record was given (so the next position is the last key + 1,
+ * and the record holding position p is the first with key >= p); removed events leave gaps.
+ * `pq` is present while the record holds commits a pull has not yet covered (the outbox
+ * index); `pc` lists the ids of those the server has not acknowledged (counted for status).
+ */
+export interface LogRecord {
+  from: number;
+  to: number;
+  events: StoredEvent[];
+  /**
+   * Ids of locally appended events: written by databases before version 6 (the per-event
+   * unique `ids` index); the events themselves are the source of truth now.
+   */
+  ids?: string[];
+  /**
+   * Set (to `to`) on records of local appends and replays, never on pulled pages: the `local`
+   * index finds the records whose event ids a local append must not repeat (one index entry
+   * per record, not per event; see LocalLog's id map).
+   */
+  li?: number;
+  commits?: CommitInfo[];
+  pq?: number;
+  pc?: string[];
+  /**
+   * `[stream, highest version of it in this record]` per stream: the `heads` index finds a
+   * stream's records and its version (the highest key) without a record per stream to keep.
+   */
+  heads: Array<[string, number]>;
+}
+
+export interface Rejection {
+  commitId: string;
+  stream: string;
+  error: WireError;
+  events: StoredEvent[];
+  command?: RememberedCommand;
+  at: string;
+}
+
+export interface SyncMeta {
+  key: 'sync';
+  /** Last server position applied to the local log. */
+  pulled: number;
+  /** The server head when last seen. */
+  head: number;
+}
+
+/** A client projection's row: `p` is `name@version`, `k` the row key. */
+export interface ProjectionRow {
+  p: string;
+  k: string;
+  state: unknown;
+}
+
+/** Where a projection version has got to, in local positions, and what it parked. */
+export interface Checkpoint {
+  p: string;
+  lp: number;
+  parked: Array<{ eventId: string; lp: number; message: string }>;
+}
+
+/** An aggregate snapshot: the decider's state after the stream's confirmed prefix up to `version`. */
+export interface SnapshotRecord {
+  /** `<decider>:<stream>@<stateVersion>` */
+  key: string;
+  stream: string;
+  version: number;
+  stateVersion: number;
+  state: unknown;
+}
+
+export interface LogSchema extends DBSchema {
+  log: {
+    key: number;
+    value: LogRecord;
+    indexes: { local: number; pending: number; unacked: string; heads: [string, number] };
+  };
+  rejections: { key: string; value: Rejection };
+  meta: { key: string; value: SyncMeta };
+  rows: { key: [string, string]; value: ProjectionRow };
+  checkpoints: { key: string; value: Checkpoint };
+  snapshots: { key: string; value: SnapshotRecord };
+}
+
+export type LogDb = IDBPDatabase<LogSchema>;
+
+export const DB_VERSION = 6;
+
+/** Sets `pc` (and `pq`) from the record's commits; a record without open commits leaves the outbox. */
+export function withUnacked<R extends Omit<LogRecord, 'heads'>>(rec: R): R {
+  if (!rec.commits || rec.commits.length === 0) {
+    delete rec.commits;
+    delete rec.pq;
+    delete rec.pc;
+    return rec;
+  }
+  rec.pq = rec.to;
+  const open = rec.commits.filter((c) => !c.acked).map((c) => c.commitId);
+  if (open.length > 0) rec.pc = open;
+  else delete rec.pc;
+  return rec;
+}
+
+/** Computes `heads` from the record's events. */
+export function headsOf(events: readonly StoredEvent[]): Array<[string, number]> {
+  const heads = new Map<string, number>();
+  for (const e of events) if (e.version > (heads.get(e.stream) ?? 0)) heads.set(e.stream, e.version);
+  return [...heads];
+}
+
+/** Brings a record's derived fields (`heads`, outbox fields) up to date before it is stored. */
+export function finalize(rec: LogRecord): LogRecord {
+  rec.heads = headsOf(rec.events);
+  return withUnacked(rec);
+}
+
+/** Opens (and upgrades, rung by rung) the local log of one store. */
+export function openLogDb(name: string, onBlocking?: () => void): Promise<LogDb> {
+  let db: LogDb | undefined;
+  const opening = openDB<LogSchema>(name, DB_VERSION, {
+    // A newer version of the app (another tab) wants to upgrade: step aside rather than block it.
+    blocking() {
+      db?.close();
+      onBlocking?.();
+    },
+    async upgrade(db, oldVersion, _newVersion, tx) {
+      if (oldVersion < 1) {
+        const log = db.createObjectStore('log', { keyPath: 'to' });
+        // Dropped again at version 6 (see below).
+        (log as unknown as IDBObjectStore).createIndex('ids', 'ids', { unique: true, multiEntry: true });
+        log.createIndex('pending', 'pq');
+        (db as unknown as IDBPDatabase).createObjectStore('streams', { keyPath: 'stream' });
+        db.createObjectStore('rejections', { keyPath: 'commitId' });
+        db.createObjectStore('meta', { keyPath: 'key' });
+      }
+      if (oldVersion < 2) {
+        db.createObjectStore('rows', { keyPath: ['p', 'k'] });
+        db.createObjectStore('checkpoints', { keyPath: 'p' });
+      }
+      if (oldVersion < 3) {
+        const log = tx.objectStore('log');
+        log.createIndex('unacked', 'pc', { multiEntry: true });
+        for (let c = await log.index('pending').openCursor(); c; c = await c.continue()) {
+          await c.update(withUnacked(c.value));
+        }
+      }
+      if (oldVersion < 4) {
+        // Streams are found through the log's `heads` index; the per-stream records go.
+        const log = tx.objectStore('log');
+        log.createIndex('heads', 'heads', { multiEntry: true });
+        for (let c = await log.openCursor(); c; c = await c.continue()) await c.update(finalize(c.value));
+        (db as unknown as IDBPDatabase).deleteObjectStore('streams');
+      }
+      if (oldVersion < 5) {
+        db.createObjectStore('snapshots', { keyPath: 'key' });
+      }
+      if (oldVersion < 6) {
+        // One `local` index entry per local record replaces the unique multiEntry `ids` index
+        // (one entry per event): idempotency is checked against the records' events.
+        const log = tx.objectStore('log');
+        const raw = log as unknown as { indexNames: DOMStringList; deleteIndex(name: string): void };
+        if (raw.indexNames.contains('ids')) raw.deleteIndex('ids');
+        log.createIndex('local', 'li');
+        for (let c = await log.openCursor(); c; c = await c.continue()) {
+          if (c.value.ids !== undefined) {
+            const rec = c.value;
+            rec.li = rec.to;
+            delete rec.ids;
+            await c.update(rec);
+          }
+        }
+      }
+    },
+  });
+  return opening.then((opened) => {
+    db = opened;
+    return opened;
+  });
+}

@@ -1,0 +1,467 @@
+import type { EventFilter, ExpectedVersion, Limits } from '@edgelog/core';
+import type { IDBPObjectStore, IDBPTransaction, StoreNames } from 'idb';
+import type { CommitInfo, LogDb, LogRecord, LogSchema, RememberedCommand, StoredEvent } from './db.ts';
+import { finalize } from './db.ts';
+import { ClientError, idempotencyConflict, streamNotFound } from './errors.ts';
+import { ProjectionRunner } from './projections.ts';
+import { checkExpectedVersion, type ValidEvent, validateAppend } from './validate.ts';
+
+export interface LocalAppendOptions {
+  expectedVersion?: ExpectedVersion;
+  /** The command that produced the events, replayed through its decider on conflict. */
+  command?: RememberedCommand;
+  /**
+   * Every id was made by the worker just now (`crypto.randomUUID()`), so none can be stored
+   * already and the idempotency lookup is skipped. Ids given by the app are always checked.
+   */
+  freshIds?: boolean;
+}
+
+export interface LocalAppendResult {
+  /** The stream's local version after the append. */
+  version: number;
+  /** Local positions of the events, in order. */
+  positions: number[];
+  commitId: string;
+  /** The local time stamped on the events until the server confirms them. */
+  recordedAt: string;
+}
+
+export interface ReadOptions {
+  from?: number;
+  direction?: 'forward' | 'backward';
+  limit?: number;
+}
+
+interface Job {
+  stream: string;
+  events: ValidEvent[];
+  options: LocalAppendOptions;
+  resolve: (r: LocalAppendResult) => void;
+  reject: (e: unknown) => void;
+}
+
+type Tx = IDBPTransaction<LogSchema, StoreNames<LogSchema>[], 'readwrite'>;
+type LogStore = IDBPObjectStore<LogSchema, StoreNames<LogSchema>[], 'log', 'readwrite' | 'readonly'>;
+
+const MAX_GROUP = 1000;
+/** Commits of one record get consecutive outbox slots under the record's key. */
+export const SEQ_SLOTS = 1024;
+const READ_BATCH = 64;
+
+const newId = () => crypto.randomUUID();
+/** The stores a write touches: the log and, when there are projections, their rows. */
+export const writeScope = (projections: ProjectionRunner): StoreNames<LogSchema>[] =>
+  projections.active ? ['log', 'rows', 'checkpoints'] : ['log'];
+
+class StaleCache extends Error {}
+
+/** The last local position, i.e. the last log key (0 when empty). */
+export async function tailKey(log: LogStore): Promise<number> {
+  const cursor = await log.openKeyCursor(null, 'prev');
+  return cursor ? cursor.key : 0;
+}
+
+const streamRange = (stream: string) => IDBKeyRange.bound([stream, 0], [stream, Number.POSITIVE_INFINITY]);
+
+/** A stream's version: the highest `heads` key of it (0 when it has no events). */
+export async function streamVersion(log: LogStore, stream: string): Promise<number> {
+  const cursor = await log.index('heads').openKeyCursor(streamRange(stream), 'prev');
+  return cursor ? (cursor.key as [string, number])[1] : 0;
+}
+
+/** The records holding a stream's events (each once). */
+export function streamRecords(log: LogStore, stream: string): Promise<LogRecord[]> {
+  return log.index('heads').getAll(streamRange(stream));
+}
+
+/** The stored events of a stream after version `after` (default: all), in version order. */
+export async function loadStream(log: LogStore, stream: string, after = 0): Promise<StoredEvent[]> {
+  // A record's `heads` key is the highest version of the stream in it: records wholly at or
+  // before `after` are never read.
+  const records = await log
+    .index('heads')
+    .getAll(IDBKeyRange.bound([stream, after + 1], [stream, Number.POSITIVE_INFINITY]));
+  const out: StoredEvent[] = [];
+  for (const r of records)
+    for (const e of r.events) if (e.stream === stream && e.version > after) out.push(e);
+  return out.sort((x, y) => x.version - y.version);
+}
+
+const FIRST_CHUNK = 16;
+
+/** The first records that may hold versions from `lo` on (those whose highest version is >= lo). */
+function streamWindowStart(log: LogStore, stream: string, lo: number): Promise<LogRecord[]> {
+  return log
+    .index('heads')
+    .getAll(IDBKeyRange.bound([stream, lo], [stream, Number.POSITIVE_INFINITY]), FIRST_CHUNK);
+}
+
+/**
+ * A stream's events with versions `lo..hi`, in version order, reading only the records that
+ * may hold them: in `heads` order (each record's highest version of the stream) from `lo` on,
+ * in chunks, until every version of the window is found (versions are gap-free, I3). A
+ * record's versions need not be contiguous (a replayed commit leaves a hole in its record), so
+ * the window, not the record, decides when to stop.
+ */
+export async function loadWindow(
+  log: LogStore,
+  stream: string,
+  lo: number,
+  hi: number,
+  first?: LogRecord[],
+): Promise<StoredEvent[]> {
+  const want = hi - lo + 1;
+  const slots: Array<StoredEvent | undefined> = new Array(want);
+  let found = 0;
+  let records = first ?? (await streamWindowStart(log, stream, lo));
+  let chunk = FIRST_CHUNK;
+  let seen = 0;
+  for (;;) {
+    let last = 0;
+    for (const r of records) {
+      for (const e of r.events) {
+        if (e.stream !== stream) continue;
+        if (e.version > last) last = e.version;
+        const i = e.version - lo;
+        if (i >= 0 && i < want && slots[i] === undefined) {
+          slots[i] = e;
+          found++;
+        }
+      }
+    }
+    seen += records.length;
+    if (found === want || records.length < chunk) break;
+    // Size the next chunk from what the records so far held of the window.
+    const perRecord = Math.max(1, found / seen);
+    chunk = Math.min(10_000, Math.ceil((want - found) / perRecord) + 4);
+    records = await log
+      .index('heads')
+      .getAll(IDBKeyRange.bound([stream, last], [stream, Number.POSITIVE_INFINITY], true, false), chunk);
+  }
+  if (found === want) return slots as StoredEvent[];
+  return slots.filter((e): e is StoredEvent => e !== undefined);
+}
+
+export function matches(filter: EventFilter | undefined, e: StoredEvent): boolean {
+  if (!filter) return true;
+  if (filter.streamPrefix !== undefined && !e.stream.startsWith(filter.streamPrefix)) return false;
+  if (filter.types !== undefined && filter.types.length > 0 && !filter.types.includes(e.type)) return false;
+  return true;
+}
+
+/**
+ * The local event log in IndexedDB. Appends are validated, checked against the local stream
+ * version and stored as pending in one transaction; concurrent appends share a transaction
+ * and a record (group commit), each still checked against the version its predecessors left.
+ */
+export class LocalLog {
+  readonly #queue: Job[] = [];
+  /** The log tail and stream versions as this worker last wrote them (see #commitGroup). */
+  #cache: { tail: number; versions: Map<string, number> } | undefined;
+  /**
+   * Every local event id stored up to log position `tail`, with the key of its record; built
+   * on the first append that brings app-given ids, caught up inside each such append's
+   * transaction (the serialisation point between tabs), so it never misses a stored id.
+   */
+  #ids: { map: Map<string, number>; tail: number } | undefined;
+  #flushing: Promise<void> | undefined;
+  #closed = false;
+
+  constructor(
+    readonly db: LogDb,
+    readonly limits: Limits,
+    /** Called after every committed write with the new tail position. */
+    private readonly onWrite: (tail: number) => void,
+    private readonly projections: ProjectionRunner = new ProjectionRunner([]),
+    private readonly now: () => string = () => new Date().toISOString(),
+  ) {}
+
+  append(
+    stream: string,
+    events: readonly unknown[],
+    options: LocalAppendOptions = {},
+  ): Promise<LocalAppendResult> {
+    if (this.#closed) return Promise.reject(new ClientError('Closed', 'the client is closed'));
+    let valid: ValidEvent[];
+    try {
+      valid = validateAppend(stream, events, this.limits);
+    } catch (e) {
+      return Promise.reject(e);
+    }
+    return new Promise<LocalAppendResult>((resolve, reject) => {
+      this.#queue.push({ stream, events: valid, options, resolve, reject });
+      this.#flushing ??= this.#flush();
+    });
+  }
+
+  /** Forgets cached versions: another writer (a tab, the sync engine) changed the log. */
+  invalidate(): void {
+    this.#cache = undefined;
+  }
+
+  /** Resolves once every append accepted so far is committed (or refused). */
+  async idle(): Promise<void> {
+    while (this.#flushing) await this.#flushing;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.idle();
+  }
+
+  async #flush(): Promise<void> {
+    // Let appends issued in the same tick join the first group.
+    await Promise.resolve();
+    try {
+      while (this.#queue.length > 0) {
+        const jobs = this.#queue.splice(0, MAX_GROUP);
+        try {
+          try {
+            await this.#commitGroup(jobs);
+          } catch (e) {
+            if (!(e instanceof StaleCache)) throw e;
+            this.invalidate();
+            await this.#commitGroup(jobs);
+          }
+        } catch (e) {
+          for (const j of jobs) j.reject(e);
+        }
+      }
+    } finally {
+      this.#flushing = undefined;
+    }
+  }
+
+  /**
+   * Brings the id map up to the log's tail inside the transaction `log` belongs to: the first
+   * time from every local record, then from the local records written after the map's tail
+   * (by this worker, another tab or a replay). Records are only ever added at the tail, so
+   * the map holds every local id stored (and possibly ids a rejection removed since: a hit is
+   * always checked against the record itself).
+   */
+  async #catchUpIds(log: LogStore, tail: number): Promise<Map<string, number>> {
+    if (this.#ids && this.#ids.tail === tail) return this.#ids.map;
+    const from = this.#ids?.tail ?? 0;
+    const map = this.#ids?.map ?? new Map<string, number>();
+    if (tail > from) {
+      const records = await log.index('local').getAll(IDBKeyRange.bound(from, tail, true, false));
+      for (const r of records) for (const e of r.events) map.set(e.id, r.to);
+    }
+    this.#ids = { map, tail };
+    return map;
+  }
+
+  /** The stored events (of local appends) with these ids. */
+  async #lookupIds(log: LogStore, tail: number, ids: readonly string[]): Promise<Map<string, StoredEvent>> {
+    const map = await this.#catchUpIds(log, tail);
+    const keys = [...new Set(ids.map((id) => map.get(id)).filter((k): k is number => k !== undefined))];
+    const out = new Map<string, StoredEvent>();
+    if (keys.length === 0) return out;
+    const records = await Promise.all(keys.map((k) => log.get(k)));
+    const wanted = new Set(ids);
+    for (const r of records) if (r) for (const e of r.events) if (wanted.has(e.id)) out.set(e.id, e);
+    return out;
+  }
+
+  async #commitGroup(jobs: Job[]): Promise<void> {
+    const tx: Tx = this.db.transaction(writeScope(this.projections), 'readwrite');
+    const done = tx.done;
+    done.catch(() => undefined);
+    const log = tx.objectStore('log');
+    const names = [...new Set(jobs.map((j) => j.stream))];
+    // Ids the app gave (a retry may bring them again) are looked up; ids the worker made are new.
+    const checkIds = jobs.some((j) => !j.options.freshIds);
+    const reads = Promise.all([tailKey(log), ...names.map((s) => streamVersion(log, s))]);
+    // Warm cache: decide and write without waiting for the reads, which then only verify it;
+    // a mismatch (another tab, a pull) aborts the transaction before it can commit.
+    const cache = this.#cache;
+    const warm = !checkIds && cache !== undefined && names.every((n) => cache.versions.has(n));
+    const [tail, ...versions] = warm
+      ? [cache.tail, ...names.map((n) => cache.versions.get(n)!)]
+      : await reads;
+    if (warm) reads.catch(() => undefined);
+    const state = new Map<string, { version: number }>();
+    names.forEach((s, i) => {
+      state.set(s, { version: versions[i]! });
+    });
+    const known = checkIds
+      ? await this.#lookupIds(
+          log,
+          tail,
+          jobs.flatMap((j) => (j.options.freshIds ? [] : j.events.map((e) => e.id))),
+        )
+      : new Map<string, StoredEvent>();
+
+    const recordedAt = this.now();
+    const events: StoredEvent[] = [];
+    const commits: CommitInfo[] = [];
+    const outcomes: Array<{ ok: LocalAppendResult } | { error: unknown }> = [];
+    let lp = tail;
+    for (const job of jobs) {
+      const rec = state.get(job.stream)!;
+      // Idempotency comes before the version check: a refused version may be a retry.
+      // `known` also holds the events appended earlier in this group.
+      if (!job.options.freshIds) {
+        const stored = job.events.map((e) => known.get(e.id));
+        const found = stored.filter((s): s is StoredEvent => s !== undefined);
+        if (found.length === job.events.length && found.every((s) => s.stream === job.stream)) {
+          outcomes.push({
+            ok: {
+              version: Math.max(...found.map((s) => s.version)),
+              positions: found.map((s) => s.lp),
+              commitId: '',
+              recordedAt: found[0]!.recordedAt,
+            },
+          });
+          continue;
+        }
+        if (found.length > 0) {
+          outcomes.push({
+            error: idempotencyConflict(
+              job.stream,
+              job.events.filter((_, i) => stored[i] !== undefined).map((e) => e.id),
+              job.events.filter((_, i) => stored[i] === undefined).map((e) => e.id),
+            ),
+          });
+          continue;
+        }
+      }
+      try {
+        checkExpectedVersion(job.stream, job.options.expectedVersion, rec.version);
+      } catch (e) {
+        outcomes.push({ error: e });
+        continue;
+      }
+      const added = job.events.map(
+        (e, i): StoredEvent => ({
+          id: e.id,
+          stream: job.stream,
+          type: e.type,
+          schemaVersion: e.schemaVersion,
+          data: e.data,
+          metadata: e.metadata,
+          version: rec.version + i + 1,
+          lp: lp + i + 1,
+          recordedAt,
+        }),
+      );
+      const commit: CommitInfo = {
+        commitId: newId(),
+        stream: job.stream,
+        ids: added.map((e) => e.id),
+        seq: 0,
+      };
+      if (job.options.expectedVersion !== undefined) commit.expectedVersion = job.options.expectedVersion;
+      if (job.options.command) commit.command = job.options.command;
+      commits.push(commit);
+      for (const e of added) events.push(e);
+      if (checkIds) for (const e of added) known.set(e.id, e);
+      lp += added.length;
+      rec.version += added.length;
+      outcomes.push({
+        ok: {
+          version: rec.version,
+          positions: added.map((e) => e.lp),
+          commitId: commit.commitId,
+          recordedAt,
+        },
+      });
+    }
+
+    const writes: Promise<unknown>[] = [];
+    if (events.length > 0) {
+      commits.forEach((c, i) => {
+        c.seq = lp * SEQ_SLOTS + i;
+      });
+      writes.push(log.put(finalize({ from: tail + 1, to: lp, li: lp, events, commits, heads: [] })));
+    }
+    if (warm) {
+      const [t, ...vs] = await reads;
+      if (t !== tail || vs.some((v, i) => v !== versions[i])) {
+        for (const w of writes) w.catch(() => undefined);
+        tx.abort();
+        throw new StaleCache();
+      }
+    }
+    await Promise.all(writes);
+    await this.projections.apply(tx, events);
+    await done;
+    const next = this.#cache ?? { tail: 0, versions: new Map<string, number>() };
+    next.tail = lp;
+    for (const [name, rec] of state) next.versions.set(name, rec.version);
+    if (next.versions.size > 10_000) next.versions.clear();
+    this.#cache = next;
+    // The transaction saw the log at `tail`: a map that was complete there now also holds ours.
+    if (this.#ids && events.length > 0) {
+      for (const e of events) this.#ids.map.set(e.id, lp);
+      if (this.#ids.tail === tail) this.#ids.tail = lp;
+    }
+    jobs.forEach((job, i) => {
+      const outcome = outcomes[i]!;
+      if ('ok' in outcome) job.resolve(outcome.ok);
+      else job.reject(outcome.error);
+    });
+    if (events.length > 0) this.onWrite(lp);
+  }
+
+  async readStream(
+    stream: string,
+    options: ReadOptions = {},
+  ): Promise<{ events: StoredEvent[]; version: number }> {
+    const limit = Math.min(options.limit ?? this.limits.defaultPageSize, this.limits.maxPageSize);
+    const log = this.db.transaction('log', 'readonly').store;
+    const backward = options.direction === 'backward';
+    // Forward reads know their window before the version is read: both requests go at once.
+    const firstFrom = backward ? undefined : Math.max(1, options.from ?? 1);
+    const [version, first] = await Promise.all([
+      streamVersion(log, stream),
+      firstFrom === undefined ? undefined : streamWindowStart(log, stream, firstFrom),
+    ]);
+    if (version === 0) throw streamNotFound(stream);
+    let lo: number;
+    let hi: number;
+    if (backward) {
+      hi = Math.min(options.from ?? version, version);
+      lo = Math.max(1, hi - limit + 1);
+    } else {
+      lo = firstFrom!;
+      hi = Math.min(version, lo + limit - 1);
+    }
+    const events = hi < lo ? [] : await loadWindow(log, stream, lo, hi, first);
+    return { events: backward ? events.reverse() : events, version };
+  }
+
+  /** Every event of a stream after version `after` (no page limit), for deciders. */
+  async loadStream(stream: string, after = 0): Promise<{ events: StoredEvent[]; version: number }> {
+    const events = await loadStream(this.db.transaction('log', 'readonly').store, stream, after);
+    return { events, version: events.at(-1)?.version ?? after };
+  }
+
+  async readAll(
+    options: { after?: number; limit?: number; filter?: EventFilter } = {},
+  ): Promise<{ events: StoredEvent[]; head: number }> {
+    const after = options.after ?? 0;
+    const limit = Math.min(options.limit ?? this.limits.defaultPageSize, this.limits.maxPageSize);
+    const tx = this.db.transaction('log', 'readonly');
+    const log = tx.store;
+    const head = await tailKey(log);
+    const out: StoredEvent[] = [];
+    let lower = after + 1;
+    while (out.length < limit && lower <= head) {
+      const records = await log.getAll(IDBKeyRange.lowerBound(lower), READ_BATCH);
+      for (const r of records) {
+        for (const e of r.events) {
+          if (e.lp > after && out.length < limit && matches(options.filter, e)) out.push(e);
+        }
+      }
+      if (records.length < READ_BATCH) break;
+      lower = records.at(-1)!.to + 1;
+    }
+    return { events: out, head };
+  }
+
+  async head(): Promise<number> {
+    return tailKey(this.db.transaction('log', 'readonly').store);
+  }
+}

@@ -1,0 +1,265 @@
+import type { Limits, WireError } from '@edgelog/core';
+import type { Rejection } from './db.ts';
+import { toPlainError } from './errors.ts';
+import { backoffDelay, classifyResults, planPush, toWireCommit } from './sync-plan.ts';
+import type { SyncStore } from './sync-store.ts';
+import type { LiveConnection, Transport } from './transport.ts';
+import type { WireEvent } from './wire.ts';
+
+/** What the engine reports; the worker merges it into the client's status. */
+export interface EngineStatus {
+  online: boolean;
+  syncing: boolean;
+  live: boolean;
+  lastConfirmedPosition: number;
+  head: number;
+  lastError: WireError | undefined;
+  catchUp: { processed: number; total: number };
+}
+
+export interface SyncEngineOptions {
+  limits: Limits;
+  /** Events per pull. Default 5,000 (the protocol's largest page: one record per page locally). */
+  pullLimit?: number;
+  random?: () => number;
+  setTimer?: (fn: () => void, ms: number) => unknown;
+  clearTimer?: (handle: unknown) => void;
+  onStatus?: (status: EngineStatus) => void;
+  onRejected?: (rejection: Rejection) => void;
+  /** Open the WebSocket after catching up. Default true. */
+  live?: boolean;
+  /** Backoff after the first failure, ms (doubling up to `backoffCap`). Default 250. */
+  backoffBase?: number;
+  /** Default 30,000. */
+  backoffCap?: number;
+}
+
+const MAX_ROUNDS = 50;
+
+/**
+ * The leader's sync loop: push the outbox (idempotent by commit and event ids), apply the
+ * answers, replay conflicting commands, pull from the last confirmed position, then stay live
+ * over the WebSocket. Failures back off with full jitter; `online` and new local writes wake it.
+ */
+export class SyncEngine {
+  readonly #status: EngineStatus = {
+    online: true,
+    syncing: false,
+    live: false,
+    lastConfirmedPosition: 0,
+    head: 0,
+    lastError: undefined,
+    catchUp: { processed: 0, total: 0 },
+  };
+  #running: Promise<void> | undefined;
+  #again = false;
+  #attempt = 0;
+  #timer: unknown;
+  #live: LiveConnection | undefined;
+  #stopped = false;
+  #chain: Promise<unknown> = Promise.resolve();
+  readonly #random: () => number;
+  readonly #setTimer: (fn: () => void, ms: number) => unknown;
+  readonly #clearTimer: (handle: unknown) => void;
+
+  constructor(
+    private readonly store: SyncStore,
+    private readonly transport: Transport,
+    private readonly options: SyncEngineOptions,
+  ) {
+    this.#random = options.random ?? Math.random;
+    this.#setTimer = options.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
+    this.#clearTimer = options.clearTimer ?? ((h) => clearTimeout(h as ReturnType<typeof setTimeout>));
+  }
+
+  #delay(): number {
+    return backoffDelay(this.#attempt++, this.#random, this.options.backoffBase, this.options.backoffCap);
+  }
+
+  get status(): EngineStatus {
+    return { ...this.#status, catchUp: { ...this.#status.catchUp } };
+  }
+
+  #emit(patch: Partial<EngineStatus>): void {
+    Object.assign(this.#status, patch);
+    this.options.onStatus?.(this.status);
+  }
+
+  /** Runs store work one at a time: the loop and live events never interleave. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const next = this.#chain.then(fn, fn);
+    this.#chain = next.catch(() => undefined);
+    return next;
+  }
+
+  async start(): Promise<void> {
+    const meta = await this.store.meta();
+    this.#emit({ lastConfirmedPosition: meta.pulled, head: meta.head });
+    this.kick();
+  }
+
+  setOnline(online: boolean): void {
+    this.#emit({ online });
+    if (online) {
+      this.#attempt = 0;
+      this.kick();
+    } else {
+      this.#closeLive();
+    }
+  }
+
+  /** Something changed (a local write, the network came back): sync now. */
+  kick(): void {
+    if (this.#stopped || !this.#status.online) return;
+    if (this.#timer !== undefined) {
+      this.#clearTimer(this.#timer);
+      this.#timer = undefined;
+    }
+    if (this.#running) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#loop().finally(() => {
+      this.#running = undefined;
+    });
+  }
+
+  /** Resolves when the current round (if any) has finished. */
+  async settled(): Promise<void> {
+    while (this.#running) await this.#running;
+  }
+
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    if (this.#timer !== undefined) this.#clearTimer(this.#timer);
+    this.#closeLive();
+    await this.settled();
+    await this.#chain;
+  }
+
+  async #loop(): Promise<void> {
+    do {
+      this.#again = false;
+      this.#emit({ syncing: true });
+      try {
+        await this.#serial(() => this.#round());
+        this.#attempt = 0;
+        this.#emit({ syncing: false, lastError: undefined });
+        this.#openLive();
+      } catch (e) {
+        this.#emit({ syncing: false, lastError: toPlainError(e) });
+        this.#closeLive();
+        if (this.#stopped || !this.#status.online) return;
+        const delay = this.#delay();
+        this.#timer = this.#setTimer(() => {
+          this.#timer = undefined;
+          this.kick();
+        }, delay);
+        return;
+      }
+    } while (this.#again && !this.#stopped && this.#status.online);
+  }
+
+  async #round(): Promise<void> {
+    for (let round = 0; round < MAX_ROUNDS; round++) {
+      const progressed = await this.#pushOnce();
+      if (!progressed) break;
+    }
+    await this.#pullToHead();
+    // Appends may have landed while pulling; a last push keeps latency low.
+    if ((await this.store.outbox()).length > 0) this.#again = true;
+  }
+
+  /** One push; false when the outbox is empty or nothing can move until later. */
+  async #pushOnce(): Promise<boolean> {
+    const outbox = await this.store.outbox();
+    if (outbox.length === 0) return false;
+    const batch = planPush(outbox, this.options.limits);
+    const response = await this.transport.push(batch.map(toWireCommit));
+    const outcome = classifyResults(batch, response.results);
+    await this.store.applyAcks(outcome.acks);
+    for (const r of outcome.rejected) {
+      const rejection = await this.store.reject(r.commitId, r.error);
+      if (rejection) this.options.onRejected?.(rejection);
+    }
+    let stale = false;
+    if (outcome.conflicts.length > 0) {
+      await this.#pullToHead();
+      for (const c of outcome.conflicts) {
+        const result = await this.store.replay(c.commitId, c.version);
+        if (result.kind === 'rejected') this.options.onRejected?.(result.rejection);
+        if (result.kind === 'stale') stale = true;
+      }
+    }
+    if (stale)
+      throw Object.assign(new Error('the server log is behind a conflict answer; retrying'), {
+        code: 'Timeout',
+      });
+    return outcome.acks.length + outcome.rejected.length + outcome.conflicts.length > 0;
+  }
+
+  async #pullToHead(): Promise<void> {
+    const limit = this.options.pullLimit ?? 5000;
+    let after = (await this.store.meta()).pulled;
+    const start = after;
+    for (;;) {
+      const page = await this.transport.pull(after, limit);
+      const reached = page.events.length > 0 ? await this.store.applyPulled(page.events, page.head) : after;
+      const total = Math.max(page.head - start, 0);
+      this.#emit({
+        lastConfirmedPosition: reached,
+        head: Math.max(page.head, reached),
+        catchUp: { processed: Math.min(reached - start, total), total },
+      });
+      if (page.events.length < limit || reached === after) return;
+      after = reached;
+    }
+  }
+
+  #openLive(): void {
+    if (this.options.live === false || this.#live || this.#stopped || !this.#status.online) return;
+    const conn = this.transport.live(this.#status.lastConfirmedPosition, {
+      onEvents: (events) => {
+        void this.#serial(() => this.#applyLive(events));
+      },
+      onHead: (head) => {
+        if (head > this.#status.lastConfirmedPosition) this.kick();
+      },
+      onClose: () => {
+        if (this.#live !== conn) return;
+        this.#live = undefined;
+        this.#emit({ live: false });
+        if (this.#stopped || !this.#status.online) return;
+        const delay = this.#delay();
+        this.#timer ??= this.#setTimer(() => {
+          this.#timer = undefined;
+          this.kick();
+        }, delay);
+      },
+    });
+    this.#live = conn;
+    this.#emit({ live: true });
+  }
+
+  #closeLive(): void {
+    const conn = this.#live;
+    this.#live = undefined;
+    conn?.close();
+    if (this.#status.live) this.#emit({ live: false });
+  }
+
+  async #applyLive(events: WireEvent[]): Promise<void> {
+    const before = this.#status.lastConfirmedPosition;
+    const last = events.at(-1)?.position ?? before;
+    if (last <= before) return;
+    try {
+      const reached = await this.store.applyPulled(events, last);
+      this.#emit({ lastConfirmedPosition: reached, head: Math.max(this.#status.head, last, reached) });
+      // A gap (the socket skipped something) or our own events arriving: pull to be sure.
+      if (reached < last) this.kick();
+    } catch (e) {
+      this.#emit({ lastError: toPlainError(e) });
+      this.kick();
+    }
+  }
+}

@@ -1,0 +1,431 @@
+import type { EventEnvelope, WireError } from '@edgelog/core';
+import type { IDBPTransaction, StoreNames } from 'idb';
+import type { CommitInfo, LogDb, LogRecord, LogSchema, Rejection, StoredEvent, SyncMeta } from './db.ts';
+import { finalize, withUnacked } from './db.ts';
+import { toEnvelope } from './envelope.ts';
+import { streamRecords, tailKey, writeScope } from './local-log.ts';
+import type { ProjectionRunner } from './projections.ts';
+import {
+  type Ack,
+  contiguousTail,
+  type OutboxCommit,
+  pendingOrder,
+  type ReplayDecider,
+  renumber,
+  replayCommand,
+} from './sync-plan.ts';
+import type { WireEvent } from './wire.ts';
+
+type Tx = IDBPTransaction<LogSchema, StoreNames<LogSchema>[], 'readwrite'>;
+
+export interface SyncStoreDeps {
+  projections: ProjectionRunner;
+  deciders: Readonly<Record<string, ReplayDecider>>;
+  /** Reads stored events as their current shape before deciders see them. */
+  upcast?: (e: EventEnvelope) => EventEnvelope;
+  /** Validates a replayed event; returns its parsed data and schema version. */
+  validate?: (e: { type: string; data: unknown }) => { data: unknown; schemaVersion: number };
+  newId?: () => string;
+  now?: () => string;
+  /** Called after every committed write with the new tail position. */
+  onWrite: (tail: number) => void;
+}
+
+export type ReplayResult =
+  | { kind: 'replayed'; commitId: string | undefined }
+  | { kind: 'rejected'; rejection: Rejection }
+  | { kind: 'stale' }
+  | { kind: 'gone' };
+
+const emptyMeta = (): SyncMeta => ({ key: 'sync', pulled: 0, head: 0 });
+
+async function pendingRecords(tx: Tx): Promise<LogRecord[]> {
+  return tx.objectStore('log').index('pending').getAll();
+}
+
+function findCommit(
+  records: readonly LogRecord[],
+  commitId: string,
+): { rec: LogRecord; commit: CommitInfo } | undefined {
+  for (const rec of records) {
+    const commit = rec.commits?.find((c) => c.commitId === commitId);
+    if (commit) return { rec, commit };
+  }
+  return undefined;
+}
+
+/** Drops commits the pull has covered; a record with none left leaves the outbox. */
+function settle(rec: LogRecord, pulled: number): void {
+  if (!rec.commits) return;
+  const byId = new Map(rec.events.map((e) => [e.id, e]));
+  rec.commits = rec.commits.filter(
+    (c) =>
+      !c.ids.every((id) => {
+        const p = byId.get(id)?.position;
+        return p !== undefined && p <= pulled;
+      }),
+  );
+  withUnacked(rec);
+}
+
+function removeCommit(rec: LogRecord, commit: CommitInfo): StoredEvent[] {
+  const ids = new Set(commit.ids);
+  const removed = rec.events.filter((e) => ids.has(e.id));
+  rec.events = rec.events.filter((e) => !ids.has(e.id));
+  rec.commits = (rec.commits ?? []).filter((c) => c !== commit);
+  withUnacked(rec);
+  return removed;
+}
+
+/**
+ * The sync side of the local log: the outbox, acknowledgements, pulled pages, rejections and
+ * command replay, each in one IndexedDB transaction.
+ */
+export class SyncStore {
+  readonly #newId: () => string;
+  readonly #now: () => string;
+
+  constructor(
+    readonly db: LogDb,
+    private readonly deps: SyncStoreDeps,
+  ) {
+    this.#newId = deps.newId ?? (() => crypto.randomUUID());
+    this.#now = deps.now ?? (() => new Date().toISOString());
+  }
+
+  #tx(): Tx {
+    const scope = [...writeScope(this.deps.projections), 'meta', 'rejections'] as StoreNames<LogSchema>[];
+    return this.db.transaction(scope, 'readwrite');
+  }
+
+  async meta(): Promise<SyncMeta> {
+    return (await this.db.get('meta', 'sync')) ?? emptyMeta();
+  }
+
+  /** Unacknowledged commits in outbox order. */
+  async outbox(): Promise<OutboxCommit[]> {
+    const records = await this.db.getAllFromIndex('log', 'pending');
+    const out: OutboxCommit[] = [];
+    for (const rec of records) {
+      const byId = new Map(rec.events.map((e) => [e.id, e]));
+      for (const commit of rec.commits ?? []) {
+        if (commit.acked) continue;
+        out.push({ key: rec.to, commit, events: commit.ids.map((id) => byId.get(id)!).filter(Boolean) });
+      }
+    }
+    return out.sort((a, b) => a.commit.seq - b.commit.seq);
+  }
+
+  /** Commits the server has not acknowledged: one count over an index, no records read. */
+  async pendingCount(): Promise<number> {
+    return this.db.countFromIndex('log', 'unacked');
+  }
+
+  async rejections(): Promise<Rejection[]> {
+    return this.db.getAll('rejections');
+  }
+
+  /** Marks committed commits: their events get server positions and versions. */
+  async applyAcks(acks: readonly Ack[]): Promise<void> {
+    if (acks.length === 0) return;
+    const tx = this.#tx();
+    const done = tx.done;
+    done.catch(() => undefined);
+    const [records, meta] = await Promise.all([pendingRecords(tx), tx.objectStore('meta').get('sync')]);
+    const pulled = meta?.pulled ?? 0;
+    const dirty = new Set<LogRecord>();
+    const moved = new Set<string>();
+    for (const ack of acks) {
+      const found = findCommit(records, ack.commitId);
+      if (!found || found.commit.acked) continue;
+      const { rec, commit } = found;
+      const unconfirmed = rec.events.filter((e) => commit.ids.includes(e.id) && e.position === undefined);
+      if (unconfirmed.length === commit.ids.length && ack.positions.every((p) => p <= pulled)) {
+        // The server had these events before we appended them (an app re-used ids it had
+        // read): the pulled copies are in the log already, so ours go.
+        removeCommit(rec, commit);
+        dirty.add(rec);
+        moved.add(commit.stream);
+        continue;
+      }
+      const byId = new Map(rec.events.map((e) => [e.id, e]));
+      commit.ids.forEach((id, i) => {
+        const e = byId.get(id);
+        if (!e) return;
+        e.position = ack.positions[i]!;
+        const version = ack.version - commit.ids.length + 1 + i;
+        if (e.version !== version) {
+          e.version = version;
+          moved.add(e.stream);
+        }
+      });
+      commit.acked = true;
+      withUnacked(rec);
+      dirty.add(rec);
+    }
+    const log = tx.objectStore('log');
+    await Promise.all([...dirty].map((r) => log.put(finalize(r))));
+    await this.#renumber(tx, moved);
+    await done;
+    if (dirty.size > 0) this.deps.onWrite(Math.max(...[...dirty].map((r) => r.to)));
+  }
+
+  /**
+   * Merges pulled events (in position order) into the log: our own events are confirmed in
+   * place, the others are appended as one record, and pending events of the streams they
+   * touch are renumbered after them. Stops at a gap. Returns the last position applied.
+   */
+  async applyPulled(events: readonly WireEvent[], head: number): Promise<number> {
+    const tx = this.#tx();
+    const done = tx.done;
+    done.catch(() => undefined);
+    const log = tx.objectStore('log');
+    const metaStore = tx.objectStore('meta');
+    const [meta, records, tail] = await Promise.all([
+      metaStore.get('sync'),
+      pendingRecords(tx),
+      tailKey(log),
+    ]);
+    const m = meta ?? emptyMeta();
+    const fresh = contiguousTail(m.pulled, events);
+    const byId = new Map<string, { rec: LogRecord; ev: StoredEvent }>();
+    const pendingStreams = new Set<string>();
+    for (const rec of records) {
+      for (const ev of rec.events) {
+        byId.set(ev.id, { rec, ev });
+        if (ev.position === undefined) pendingStreams.add(ev.stream);
+      }
+    }
+    const dirty = new Set<LogRecord>();
+    const renumberStreams = new Set<string>();
+    const foreign: StoredEvent[] = [];
+    let lp = tail;
+    for (const e of fresh) {
+      const hit = byId.get(e.id);
+      if (hit) {
+        hit.ev.position = e.position!;
+        if (e.recordedAt) hit.ev.recordedAt = e.recordedAt;
+        if (hit.ev.version !== e.version) {
+          hit.ev.version = e.version;
+          renumberStreams.add(e.stream);
+        }
+        dirty.add(hit.rec);
+      } else {
+        foreign.push({
+          id: e.id,
+          stream: e.stream,
+          type: e.type,
+          schemaVersion: e.schemaVersion,
+          data: e.data,
+          metadata: e.metadata,
+          version: e.version,
+          lp: ++lp,
+          position: e.position!,
+          recordedAt: e.recordedAt ?? this.#now(),
+        });
+        if (pendingStreams.has(e.stream)) renumberStreams.add(e.stream);
+      }
+      m.pulled = e.position!;
+    }
+    for (const rec of records) {
+      const before = rec.commits?.length;
+      settle(rec, m.pulled);
+      if (rec.commits?.length !== before) dirty.add(rec);
+    }
+    const writes: Promise<unknown>[] = [...dirty].map((r) => log.put(finalize(r)));
+    if (foreign.length > 0) {
+      writes.push(log.put(finalize({ from: tail + 1, to: lp, events: foreign, heads: [] })));
+    }
+    m.head = Math.max(m.head, head, m.pulled);
+    writes.push(metaStore.put(m));
+    await Promise.all(writes);
+    await this.#renumber(tx, renumberStreams);
+    await this.deps.projections.apply(tx, foreign);
+    await done;
+    if (foreign.length > 0) this.deps.onWrite(lp);
+    else if (dirty.size > 0) this.deps.onWrite(tail);
+    return m.pulled;
+  }
+
+  /** The server refused a commit: its events leave the view, the refusal is kept and returned. */
+  async reject(commitId: string, error: WireError): Promise<Rejection | undefined> {
+    const tx = this.#tx();
+    const done = tx.done;
+    done.catch(() => undefined);
+    const found = findCommit(await pendingRecords(tx), commitId);
+    if (!found || found.commit.acked) {
+      await done;
+      return undefined;
+    }
+    const rejection = await this.#reject(tx, found.rec, found.commit, error);
+    await done;
+    this.deps.onWrite(found.rec.to);
+    return rejection;
+  }
+
+  async #reject(tx: Tx, rec: LogRecord, commit: CommitInfo, error: WireError): Promise<Rejection> {
+    const events = removeCommit(rec, commit);
+    const rejection: Rejection = {
+      commitId: commit.commitId,
+      stream: commit.stream,
+      error,
+      events,
+      at: this.#now(),
+    };
+    if (commit.command) rejection.command = commit.command;
+    await Promise.all([
+      tx.objectStore('log').put(finalize(rec)),
+      tx.objectStore('rejections').put(rejection),
+    ]);
+    await this.#renumber(tx, new Set([commit.stream]));
+    await this.deps.projections.rebuild(tx);
+    return rejection;
+  }
+
+  /**
+   * The server answered `conflict`: replays the remembered command on the stream as it now
+   * is (confirmed events plus the pending commits before it). New events replace the old
+   * ones; a refusal, or a raw append that named a version, is rejected. `stale` means the
+   * local log has not yet pulled up to the server's `version` of the stream.
+   */
+  async replay(commitId: string, serverVersion: number): Promise<ReplayResult> {
+    const tx = this.#tx();
+    const done = tx.done;
+    done.catch(() => undefined);
+    const records = await pendingRecords(tx);
+    const found = findCommit(records, commitId);
+    if (!found || found.commit.acked) {
+      await done;
+      return { kind: 'gone' };
+    }
+    const { rec, commit } = found;
+    const stored = (await streamRecords(tx.objectStore('log'), commit.stream)).flatMap((r) => r.events);
+    const ofStream = stored.filter((e) => e.stream === commit.stream);
+    const confirmed = ofStream.filter((e) => e.position !== undefined).sort((a, b) => a.version - b.version);
+    if ((confirmed.at(-1)?.version ?? 0) < serverVersion) {
+      await done;
+      return { kind: 'stale' };
+    }
+    if (!commit.command) {
+      const expected = commit.expectedVersion ?? 'any';
+      const error: WireError = {
+        code: 'WrongExpectedVersion',
+        message: `stream '${commit.stream}': expected version ${String(expected)}, actual ${serverVersion}`,
+        details: { stream: commit.stream, expected, actual: serverVersion },
+      };
+      const rejection = await this.#reject(tx, rec, commit, error);
+      await done;
+      this.deps.onWrite(rec.to);
+      return { kind: 'rejected', rejection };
+    }
+    const order = pendingOrder(records.flatMap((r) => r.commits ?? []));
+    const mine = order.get(commit.ids[0]!) ?? 0;
+    const earlier = ofStream
+      .filter((e) => e.position === undefined && (order.get(e.id) ?? Number.MAX_SAFE_INTEGER) < mine)
+      .sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+    const upcast = this.deps.upcast ?? ((e: EventEnvelope) => e);
+    const prior = [...confirmed, ...earlier].map((e) => upcast(toEnvelope(e)));
+    const outcome = replayCommand(
+      this.deps.deciders[commit.command.decider],
+      commit.command.decider,
+      commit.command.command,
+      prior,
+    );
+    let newEvents: StoredEvent[] = [];
+    if (outcome.kind === 'events') {
+      try {
+        newEvents = outcome.events.map((e, i) => {
+          const valid = this.deps.validate?.(e);
+          return {
+            id: this.#newId(),
+            stream: commit.stream,
+            type: e.type,
+            schemaVersion: valid?.schemaVersion ?? 1,
+            data: valid ? valid.data : e.data,
+            metadata: e.metadata ?? {},
+            version: outcome.base + i + 1,
+            lp: 0,
+            recordedAt: this.#now(),
+          };
+        });
+      } catch (e) {
+        const rejection = await this.#reject(tx, rec, commit, {
+          code: 'Validation',
+          message: e instanceof Error ? e.message : String(e),
+        });
+        await done;
+        this.deps.onWrite(rec.to);
+        return { kind: 'rejected', rejection };
+      }
+    } else {
+      const rejection = await this.#reject(tx, rec, commit, outcome.error);
+      await done;
+      this.deps.onWrite(rec.to);
+      return { kind: 'rejected', rejection };
+    }
+    removeCommit(rec, commit);
+    const log = tx.objectStore('log');
+    const writes: Promise<unknown>[] = [log.put(finalize(rec))];
+    let replacedBy: string | undefined;
+    const tail = await tailKey(log);
+    if (newEvents.length > 0) {
+      newEvents.forEach((e, i) => {
+        e.lp = tail + i + 1;
+      });
+      const to = tail + newEvents.length;
+      replacedBy = this.#newId();
+      const base = outcome.base;
+      const replacement: CommitInfo = {
+        commitId: replacedBy,
+        stream: commit.stream,
+        expectedVersion: base === 0 ? 'no_stream' : base,
+        ids: newEvents.map((e) => e.id),
+        command: commit.command,
+        seq: commit.seq,
+      };
+      writes.push(
+        log.put(
+          finalize({
+            from: tail + 1,
+            to,
+            events: newEvents,
+            li: to,
+            commits: [replacement],
+            heads: [],
+          }),
+        ),
+      );
+    }
+    await Promise.all(writes);
+    await this.#renumber(tx, new Set([commit.stream]));
+    await this.deps.projections.rebuild(tx);
+    await done;
+    this.deps.onWrite(tail + newEvents.length);
+    return { kind: 'replayed', commitId: replacedBy };
+  }
+
+  /** Renumbers the pending events of `names` after their confirmed events, in outbox order. */
+  async #renumber(tx: Tx, names: ReadonlySet<string>): Promise<void> {
+    if (names.size === 0) return;
+    const log = tx.objectStore('log');
+    const order = pendingOrder((await pendingRecords(tx)).flatMap((r) => r.commits ?? []));
+    for (const name of names) {
+      const records = await streamRecords(log, name);
+      const events = records.flatMap((r) => r.events).filter((e) => e.stream === name);
+      const versions = renumber(events, order);
+      const writes: Promise<unknown>[] = [];
+      for (const r of records) {
+        let changed = false;
+        for (const e of r.events) {
+          const v = versions.get(e.id);
+          if (e.stream === name && v !== undefined && v !== e.version) {
+            e.version = v;
+            changed = true;
+          }
+        }
+        if (changed) writes.push(log.put(finalize(r)));
+      }
+      await Promise.all(writes);
+    }
+  }
+}

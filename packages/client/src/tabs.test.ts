@@ -1,0 +1,108 @@
+import 'fake-indexeddb/auto';
+import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { FakeServer, type Faults, faulty, seeded } from './testing/fake-server.ts';
+import { WorkerCore } from './worker-core.ts';
+
+/** Web Locks for one process: exclusive locks queued per name, as two tabs of one origin see them. */
+class Locks {
+  readonly #tails = new Map<string, Promise<void>>();
+  async request(name: string, options: { signal?: AbortSignal }, fn: () => Promise<void>): Promise<void> {
+    const before = this.#tails.get(name) ?? Promise.resolve();
+    let release!: () => void;
+    const mine = new Promise<void>((r) => {
+      release = r;
+    });
+    this.#tails.set(
+      name,
+      before.then(() => mine),
+    );
+    try {
+      await before;
+      if (options.signal?.aborted) throw new DOMException('aborted', 'AbortError');
+      await fn();
+    } finally {
+      release();
+    }
+  }
+}
+
+beforeAll(() => {
+  (globalThis as { navigator?: unknown }).navigator = { locks: new Locks() };
+});
+
+const open: WorkerCore[] = [];
+afterEach(async () => {
+  for (const c of open.splice(0)) await c.close();
+});
+
+let n = 0;
+async function tab(server: FakeServer, dbName: string, faults?: Faults) {
+  const random = seeded(++n);
+  const core = new WorkerCore({
+    transport: () => (faults ? faulty(server.transport(), faults, random) : server.transport()),
+    engine: { backoffBase: 1, backoffCap: 5, random },
+  });
+  open.push(core);
+  await core.init({ url: 'http://fake', store: 's', dbName, online: true, token: 't' });
+  return core;
+}
+
+const until = async (check: () => boolean | Promise<boolean>, what: string) => {
+  for (let i = 0; i < 500; i++) {
+    if (await check()) return;
+    await new Promise((r) => setTimeout(r, 5));
+  }
+  throw new Error(`timed out waiting for ${what}`);
+};
+
+describe('tabs sharing one database', () => {
+  it('one leader syncs what every tab wrote; the others see the result', async () => {
+    const server = new FakeServer();
+    const a = await tab(server, 'tabs-1');
+    const b = await tab(server, 'tabs-1');
+    await until(() => a.status().leader !== b.status().leader, 'one leader');
+    for (let i = 0; i < 5; i++) {
+      await a.append('from-a', [{ type: 'Noted', data: { i } }]);
+      await b.append('from-b', [{ type: 'Noted', data: { i } }]);
+    }
+    await until(
+      async () => (await server.store.readAll()).events.length === 10,
+      'the server to hold 10 events',
+    );
+    const leader = a.status().leader ? a : b;
+    const follower = leader === a ? b : a;
+    await until(
+      () => follower.status().pending === 0 && follower.status().lastConfirmedPosition === 10,
+      'the follower status',
+    );
+    const all = (await server.store.readAll()).events;
+    expect(new Set(all.map((e) => e.id)).size).toBe(10);
+    const local = (await follower.readAll()).events;
+    expect(local.map((e) => [e.id, e.pending])).toEqual(
+      expect.arrayContaining(all.map((e) => [e.id, false])),
+    );
+    expect(local).toHaveLength(10);
+  });
+
+  it('hands over when the leader closes: nothing lost, nothing pushed twice into the log', async () => {
+    const server = new FakeServer();
+    // The first leader's answers never arrive: the server commits, the tab never learns it.
+    const a = await tab(server, 'tabs-2', { dropAnswer: 1 });
+    await until(() => a.status().leader, 'tab A to lead');
+    const b = await tab(server, 'tabs-2');
+    expect(b.status().leader).toBe(false);
+    for (let i = 0; i < 6; i++) await (i % 2 ? a : b).append(`s-${i % 3}`, [{ type: 'Noted', data: { i } }]);
+    await until(async () => (await server.store.readAll()).events.length === 6, 'the first leader to push');
+    expect(a.status().pending).toBeGreaterThan(0);
+    await a.close();
+    await until(() => b.status().leader, 'tab B to take over');
+    await b.syncNow();
+    await until(() => b.status().pending === 0, 'the outbox to drain');
+    const all = (await server.store.readAll()).events;
+    expect(all).toHaveLength(6);
+    expect(new Set(all.map((e) => e.id)).size).toBe(6);
+    const local = (await b.readAll()).events;
+    expect(local).toHaveLength(6);
+    expect(local.every((e) => !e.pending && e.serverPosition !== undefined)).toBe(true);
+  });
+});

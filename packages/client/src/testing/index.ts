@@ -1,0 +1,1 @@
+export { FakeServer, type Faults, faulty, seeded } from './fake-server.ts';

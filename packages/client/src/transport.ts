@@ -1,0 +1,167 @@
+import { ClientError } from './errors.ts';
+import type { WireCommit } from './sync-plan.ts';
+import {
+  ErrorResponse,
+  type PullResponse,
+  PullResponse as PullSchema,
+  type PushResponse,
+  PushResponse as PushSchema,
+  ServerMessage,
+  type WireEvent,
+} from './wire.ts';
+
+export interface LiveHandlers {
+  /** Events in position order, possibly overlapping what was already applied. */
+  onEvents(events: WireEvent[]): void;
+  /** The server's head; a head past what was applied means a pull is due. */
+  onHead(head: number): void;
+  /** The connection ended (or failed to open). */
+  onClose(reason: unknown): void;
+}
+
+export interface LiveConnection {
+  close(): void;
+}
+
+/** The sync port: how the engine reaches the server. Tests wrap it to inject faults. */
+export interface Transport {
+  push(commits: WireCommit[]): Promise<PushResponse>;
+  pull(after: number, limit: number): Promise<PullResponse>;
+  live(after: number, handlers: LiveHandlers): LiveConnection;
+}
+
+/** Returns a token; `refresh` asks for a new one after the server refused the last. */
+export type TokenSource = (refresh: boolean) => Promise<string>;
+
+const paths = {
+  push: (store: string) => `/v1/stores/${encodeURIComponent(store)}/sync/push`,
+  pull: (store: string) => `/v1/stores/${encodeURIComponent(store)}/sync/pull`,
+  ws: (store: string) => `/v1/stores/${encodeURIComponent(store)}/ws`,
+};
+
+async function errorOf(res: Response): Promise<ClientError> {
+  let body: unknown;
+  try {
+    body = await res.json();
+  } catch {
+    body = undefined;
+  }
+  const parsed = ErrorResponse.safeParse(body);
+  if (parsed.success) {
+    const { code, message, details } = parsed.data.error;
+    return new ClientError(code as ClientError['code'], message, details);
+  }
+  const code = res.status === 401 ? 'Unauthorized' : res.status === 429 ? 'RateLimited' : 'Internal';
+  return new ClientError(code, `HTTP ${res.status}`);
+}
+
+/** HTTP push/pull and the WebSocket of protocol v1. */
+export class HttpTransport implements Transport {
+  constructor(
+    private readonly url: string,
+    private readonly store: string,
+    private readonly token: TokenSource,
+    private readonly fetchFn: typeof fetch = (...args) => fetch(...args),
+    private readonly socket: (url: string) => WebSocket = (url) => new WebSocket(url),
+  ) {}
+
+  async #request(path: string, init: RequestInit): Promise<unknown> {
+    for (let attempt = 0; ; attempt++) {
+      const token = await this.token(attempt > 0);
+      let res: Response;
+      try {
+        res = await this.fetchFn(new URL(path, this.url), {
+          ...init,
+          headers: { ...(init.headers as Record<string, string>), authorization: `Bearer ${token}` },
+        });
+      } catch (e) {
+        throw new ClientError('Offline', `network error: ${e instanceof Error ? e.message : String(e)}`);
+      }
+      if (res.status === 401 && attempt === 0) continue;
+      if (!res.ok) throw await errorOf(res);
+      return res.json();
+    }
+  }
+
+  async push(commits: WireCommit[]): Promise<PushResponse> {
+    const body = await this.#request(paths.push(this.store), {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ commits }),
+    });
+    const parsed = PushSchema.safeParse(body);
+    if (!parsed.success) throw new ClientError('Internal', `bad push answer: ${parsed.error.message}`);
+    return parsed.data;
+  }
+
+  async pull(after: number, limit: number): Promise<PullResponse> {
+    const body = await this.#request(`${paths.pull(this.store)}?after=${after}&limit=${limit}`, {
+      method: 'GET',
+    });
+    const parsed = PullSchema.safeParse(body);
+    if (!parsed.success) throw new ClientError('Internal', `bad pull answer: ${parsed.error.message}`);
+    return parsed.data;
+  }
+
+  live(after: number, handlers: LiveHandlers): LiveConnection {
+    let ws: WebSocket | undefined;
+    let closed = false;
+    let ended = false;
+    const end = (reason: unknown) => {
+      if (ended) return;
+      ended = true;
+      handlers.onClose(reason);
+    };
+    void this.token(false).then(
+      (token) => {
+        if (closed) return end('closed');
+        const wsUrl = new URL(paths.ws(this.store), this.url);
+        wsUrl.protocol = wsUrl.protocol === 'https:' ? 'wss:' : 'ws:';
+        ws = this.socket(wsUrl.toString());
+        ws.onopen = () => {
+          ws?.send(JSON.stringify({ type: 'auth', token }));
+          ws?.send(JSON.stringify({ type: 'subscribe', id: 'all', after }));
+        };
+        ws.onmessage = (m) => {
+          let data: unknown;
+          try {
+            data = JSON.parse(String(m.data));
+          } catch {
+            return;
+          }
+          const parsed = ServerMessage.safeParse(data);
+          if (!parsed.success) return;
+          const msg = parsed.data;
+          switch (msg.type) {
+            case 'events':
+              handlers.onEvents(msg.events);
+              break;
+            case 'ready':
+            case 'heartbeat':
+              handlers.onHead(msg.head);
+              break;
+            case 'caught-up':
+              handlers.onHead(msg.position);
+              break;
+            case 'error':
+              ws?.close();
+              end(new ClientError(msg.error.code as ClientError['code'], msg.error.message));
+              break;
+            case 'pong':
+              break;
+          }
+        };
+        ws.onclose = (ev) => end(`closed ${ev.code}`);
+        ws.onerror = () => end('socket error');
+      },
+      (e: unknown) => end(e),
+    );
+    return {
+      close() {
+        closed = true;
+        ws?.close();
+        end('closed');
+      },
+    };
+  }
+}

@@ -1,0 +1,100 @@
+import type { ExpectedVersion, Limits, NewEvent } from '@edgelog/core';
+import { payloadTooLarge, validationError, wrongExpectedVersion } from './errors.ts';
+
+// The same rules as core's zod schemas (envelope.ts), hand-written so the worker does not
+// bundle full zod; validate.test.ts checks both agree.
+const STREAM = /^[A-Za-z0-9][A-Za-z0-9._:@+=-]{0,199}$/;
+const TYPE = /^[A-Za-z][A-Za-z0-9._:-]{0,99}$/;
+const UUID =
+  /^([0-9a-f]{8}-[0-9a-f]{4}-[1-8][0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}|00000000-0000-0000-0000-000000000000|ffffffff-ffff-ffff-ffff-ffffffffffff)$/i;
+
+/** A validated event: `schemaVersion` defaulted to 1 and `metadata` to `{}`. */
+export interface ValidEvent {
+  id: string;
+  type: string;
+  schemaVersion: number;
+  data: unknown;
+  metadata: Record<string, unknown>;
+}
+
+const encoder = new TextEncoder();
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Checks an append in the protocol's order: counts and sizes first, then the stream, then shape. */
+export function validateAppend(stream: string, events: readonly unknown[], limits: Limits): ValidEvent[] {
+  if (!Array.isArray(events)) throw validationError('events', 'events must be an array');
+  if (events.length > limits.maxEventsPerAppend) {
+    throw payloadTooLarge(`append of ${events.length} events`, events.length, limits.maxEventsPerAppend);
+  }
+  let total = 0;
+  events.forEach((event, i) => {
+    const size = encoder.encode(JSON.stringify(event) ?? '').length;
+    if (size > limits.maxEventBytes) throw payloadTooLarge(`events.${i}`, size, limits.maxEventBytes);
+    total += size;
+  });
+  // Stricter than the server's per-event rule: a batch the server could never accept in one
+  // request would block the outbox forever, so it is refused here, before it is stored.
+  if (total > limits.maxRequestBytes) throw payloadTooLarge('append', total, limits.maxRequestBytes);
+  if (typeof stream !== 'string' || !STREAM.test(stream)) {
+    throw validationError(
+      'stream',
+      'stream names are 1-200 of A-Z, a-z, 0-9 and . _ : @ + = -, starting with a letter or digit',
+    );
+  }
+  if (events.length === 0) throw validationError('events', 'an append needs at least one event');
+  const seen = new Set<string>();
+  return events.map((raw, i) => {
+    const at = `events.${i}`;
+    if (!isRecord(raw)) throw validationError(at, 'an event must be an object');
+    const { id, type, schemaVersion, data, metadata } = raw as Partial<NewEvent> & Record<string, unknown>;
+    if (typeof id !== 'string' || !UUID.test(id)) throw validationError(`${at}.id`, 'event ids are UUIDs');
+    if (typeof type !== 'string' || !TYPE.test(type)) {
+      throw validationError(
+        `${at}.type`,
+        'event types are 1-100 of A-Z, a-z, 0-9 and . _ : -, starting with a letter',
+      );
+    }
+    if (
+      schemaVersion !== undefined &&
+      (typeof schemaVersion !== 'number' ||
+        !Number.isInteger(schemaVersion) ||
+        schemaVersion < 1 ||
+        schemaVersion > 1000)
+    ) {
+      throw validationError(`${at}.schemaVersion`, 'schemaVersion is an integer from 1 to 1000');
+    }
+    if (data === undefined) throw validationError(`${at}.data`, 'data is required');
+    if (metadata !== undefined) {
+      if (!isRecord(metadata)) throw validationError(`${at}.metadata`, 'metadata must be an object');
+      for (const key of Object.keys(metadata)) {
+        if (key.startsWith('$'))
+          throw validationError(
+            `${at}.metadata`,
+            "metadata keys starting with '$' are reserved for the server",
+          );
+        if (key.length > 100)
+          throw validationError(`${at}.metadata`, 'metadata keys are at most 100 characters');
+      }
+    }
+    if (seen.has(id)) throw validationError(`${at}.id`, `event id ${id} appears twice in one append`);
+    seen.add(id);
+    return { id, type, schemaVersion: schemaVersion ?? 1, data, metadata: metadata ?? {} };
+  });
+}
+
+export function matchesExpectedVersion(expected: ExpectedVersion | undefined, actual: number): boolean {
+  if (expected === undefined || expected === 'any') return true;
+  if (expected === 'no_stream' || expected === 0) return actual === 0;
+  if (expected === 'stream_exists') return actual > 0;
+  return actual === expected;
+}
+
+export function checkExpectedVersion(
+  stream: string,
+  expected: ExpectedVersion | undefined,
+  actual: number,
+): void {
+  if (!matchesExpectedVersion(expected, actual))
+    throw wrongExpectedVersion(stream, expected ?? 'any', actual);
+}

@@ -1,0 +1,59 @@
+import * as z from 'zod/mini';
+
+/**
+ * The server answers the client parses, as zod/mini schemas: the same shapes as core's
+ * protocol.ts (wire.test.ts checks that both accept the same samples), at a fraction of full
+ * zod's bundle size. Parse everything the network hands over.
+ */
+const int = () => z.number().check(z.int());
+
+export const WireError = z.object({
+  code: z.string(),
+  message: z.string(),
+  details: z.optional(z.record(z.string(), z.unknown())),
+});
+
+export const ErrorResponse = z.object({ error: WireError });
+
+export const WireEvent = z.object({
+  id: z.string(),
+  stream: z.string(),
+  type: z.string(),
+  schemaVersion: int().check(z.minimum(1)),
+  data: z.unknown(),
+  metadata: z.record(z.string(), z.unknown()),
+  version: int().check(z.minimum(1)),
+  position: z.optional(int().check(z.minimum(1))),
+  recordedAt: z.optional(z.string()),
+});
+export type WireEvent = z.infer<typeof WireEvent>;
+
+export const PullResponse = z.object({ events: z.array(WireEvent), head: int().check(z.minimum(0)) });
+export type PullResponse = z.infer<typeof PullResponse>;
+
+const positions = z.array(int().check(z.minimum(1)));
+export const CommitResult = z.discriminatedUnion('status', [
+  z.object({ status: z.literal('committed'), commitId: z.string(), version: int(), positions }),
+  z.object({ status: z.literal('duplicate'), commitId: z.string(), version: int(), positions }),
+  z.object({
+    status: z.literal('conflict'),
+    commitId: z.string(),
+    version: int(),
+    events: z.array(WireEvent),
+  }),
+  z.object({ status: z.literal('rejected'), commitId: z.string(), error: WireError }),
+]);
+export type CommitResult = z.infer<typeof CommitResult>;
+
+export const PushResponse = z.object({ results: z.array(CommitResult) });
+export type PushResponse = z.infer<typeof PushResponse>;
+
+export const ServerMessage = z.discriminatedUnion('type', [
+  z.object({ type: z.literal('ready'), head: int() }),
+  z.object({ type: z.literal('events'), subscription: z.string(), events: z.array(WireEvent) }),
+  z.object({ type: z.literal('caught-up'), subscription: z.string(), position: int() }),
+  z.object({ type: z.literal('heartbeat'), head: int() }),
+  z.object({ type: z.literal('pong'), at: z.optional(z.number()) }),
+  z.object({ type: z.literal('error'), subscription: z.optional(z.string()), error: WireError }),
+]);
+export type ServerMessage = z.infer<typeof ServerMessage>;

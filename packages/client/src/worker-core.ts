@@ -1,0 +1,634 @@
+import type {
+  Decider,
+  DomainEvent,
+  EventRegistry,
+  ExpectedVersion,
+  Limits,
+  ProjectionDefinition,
+  ReadAllOptions,
+  SnapshotPolicy,
+  SubscribeOptions,
+} from '@edgelog/core';
+import { Subscriber, shouldSnapshot, snapshotKey } from '@edgelog/core';
+import type { StoreNames } from 'idb';
+import { type LogSchema, openLogDb, type Rejection, type SnapshotRecord } from './db.ts';
+import { type LocalEnvelope, toEnvelope } from './envelope.ts';
+import { ClientError, toPlainError } from './errors.ts';
+import { defaultClientLimits } from './local-event-store.ts';
+import { type LocalAppendResult, LocalLog, type ReadOptions, tailKey } from './local-log.ts';
+import { ProjectionRunner, projectionId } from './projections.ts';
+import { type ClientStatus, initialStatus, type RejectionNotice } from './status.ts';
+import { SyncEngine, type SyncEngineOptions } from './sync-engine.ts';
+import type { ReplayDecider } from './sync-plan.ts';
+import { SyncStore } from './sync-store.ts';
+import { HttpTransport, type TokenSource, type Transport } from './transport.ts';
+
+// biome-ignore lint/suspicious/noExplicitAny: a registry of deciders of any command, event and state types
+export type AnyDecider = Decider<any, any, any>;
+// biome-ignore lint/suspicious/noExplicitAny: a list of projections of any state type
+export type AnyProjection = ProjectionDefinition<any, any>;
+
+/** What a worker is built with: the code that cannot cross `postMessage`. */
+export interface WorkerSetup {
+  /** Deciders by name, for `execute` and for replaying commands after a conflict. */
+  deciders?: Readonly<Record<string, AnyDecider>>;
+  /** Client projections, updated in the same transaction as the events. */
+  projections?: readonly AnyProjection[];
+  /** Validates appended event data and upcasts stored events on read (core's `eventRegistry`). */
+  registry?: EventRegistry;
+  limits?: Partial<Limits>;
+  /** Replaces the HTTP/WebSocket transport (tests inject faults here). */
+  transport?: (options: InitOptions, token: TokenSource) => Transport;
+  /** Aggregate snapshot policies by decider name (core's `SnapshotPolicy`). */
+  snapshots?: Readonly<Record<string, SnapshotPolicy>>;
+  /** Tuning of the sync engine (backoff, pull page size, randomness). */
+  engine?: Pick<SyncEngineOptions, 'backoffBase' | 'backoffCap' | 'pullLimit' | 'random'>;
+}
+
+export interface InitOptions {
+  /** Base URL of the edgelog server, e.g. `https://api.example.com`. */
+  url: string;
+  store: string;
+  /** IndexedDB database name. Default `edgelog:<store>`. */
+  dbName?: string;
+  /** The page's `navigator.onLine`. */
+  online?: boolean;
+  /** A fixed token, when the page gives no `getToken`. */
+  token?: string;
+  /** Open the WebSocket. Default true. */
+  live?: boolean;
+  /** Do not sync at all (local-only). Default false. */
+  sync?: boolean;
+}
+
+export interface AppendInput {
+  id?: string;
+  type: string;
+  data: unknown;
+  schemaVersion?: number;
+  metadata?: Record<string, unknown>;
+}
+
+export interface ProjectionQuery {
+  /** Only keys that start with this. */
+  prefix?: string;
+  /** Resume after this key (exclusive). */
+  after?: string;
+  /** Default 1,000. */
+  limit?: number;
+}
+
+/** A client projection's progress over the local log. */
+export interface ProjectionStatus {
+  name: string;
+  version: number;
+  /** Local position of the last event folded. */
+  checkpoint: number;
+  /** The local log's last position. */
+  head: number;
+  /** Events the projection threw on, set aside. */
+  parked: number;
+}
+
+export interface ExecuteResult extends LocalAppendResult {
+  /** The events the command caused (none when the decider decided nothing). */
+  events: LocalEnvelope[];
+}
+
+type Callback<T> = (value: T) => void;
+
+const CATCH_UP_SCOPE: StoreNames<LogSchema>[] = ['log', 'rows', 'checkpoints'];
+
+type ChannelMessage =
+  | { t: 'write'; tail: number }
+  | { t: 'status'; s: ClientStatus }
+  | { t: 'rejected'; r: RejectionNotice }
+  | { t: 'hello' };
+
+interface Locks {
+  request(name: string, options: { signal?: AbortSignal }, fn: () => Promise<void>): Promise<void>;
+}
+
+const notice = (r: Rejection): RejectionNotice => {
+  const n: RejectionNotice = {
+    commitId: r.commitId,
+    stream: r.stream,
+    error: r.error,
+    eventIds: r.events.map((e) => e.id),
+    at: r.at,
+  };
+  if (r.command) n.command = r.command;
+  return n;
+};
+
+/**
+ * Everything the worker does, without comlink: the local log, `execute`, subscriptions,
+ * projections, status, leader election and the sync engine. `worker.ts` exposes it.
+ */
+export class WorkerCore {
+  #log!: LocalLog;
+  #sync!: SyncStore;
+  #engine: SyncEngine | undefined;
+  #projections: ProjectionRunner;
+  #status: ClientStatus = initialStatus(true);
+  #channel: BroadcastChannel | undefined;
+  #abort = new AbortController();
+  #releaseLeader: (() => void) | undefined;
+  #options!: InitOptions;
+  #token: TokenSource | undefined;
+  #closed = false;
+  #nextId = 1;
+  readonly #subscribers = new Map<number, Subscriber>();
+  readonly #statusListeners = new Map<number, Callback<ClientStatus>>();
+  readonly #rejectionListeners = new Map<number, Callback<RejectionNotice>>();
+  #pendingRefresh: Promise<void> | undefined;
+  #pendingDirty = false;
+  #lastCount = 0;
+  #statusTimer: ReturnType<typeof setTimeout> | undefined;
+  readonly #limits: Limits;
+
+  constructor(private readonly setup: WorkerSetup = {}) {
+    this.#limits = { ...defaultClientLimits, ...setup.limits };
+    const registry = setup.registry;
+    this.#projections = new ProjectionRunner(
+      setup.projections ?? [],
+      registry ? (e) => registry.upcast(e) : undefined,
+    );
+  }
+
+  #upcast = (e: LocalEnvelope): LocalEnvelope => (this.setup.registry ? this.setup.registry.upcast(e) : e);
+
+  async init(options: InitOptions, getToken?: TokenSource): Promise<ClientStatus> {
+    this.#options = options;
+    this.#token =
+      getToken ??
+      (options.token !== undefined
+        ? async () => options.token!
+        : async () => {
+            throw new ClientError('Unauthorized', 'no token and no getToken');
+          });
+    this.#status = initialStatus(options.online ?? true);
+    const name = options.dbName ?? `edgelog:${options.store}`;
+    const db = await openLogDb(name, () => {
+      this.#setStatus({
+        lastError: {
+          code: 'Closed',
+          message: 'a newer version of the app upgraded the local database: reload this tab',
+        },
+      });
+      void this.#engine?.stop();
+    });
+    this.#log = new LocalLog(db, this.#limits, (tail) => this.#written(tail, true), this.#projections);
+    // The sync engine's own writes need no new round: only the log cache and the others hear of them.
+    const onWrite = (tail: number) => {
+      this.#log.invalidate();
+      this.#written(tail, true, false);
+    };
+    const registry = this.setup.registry;
+    const deps: ConstructorParameters<typeof SyncStore>[1] = {
+      projections: this.#projections,
+      deciders: (this.setup.deciders ?? {}) as Record<string, ReplayDecider>,
+      onWrite,
+    };
+    if (registry) {
+      deps.upcast = (e) => registry.upcast(e);
+      deps.validate = (e) => registry.validate(e);
+    }
+    this.#sync = new SyncStore(db, deps);
+    await this.#catchUpProjections();
+    if (typeof BroadcastChannel !== 'undefined') {
+      this.#channel = new BroadcastChannel(name);
+      this.#channel.onmessage = (m: MessageEvent<ChannelMessage>) => this.#onChannel(m.data);
+      this.#post({ t: 'hello' });
+    }
+    await this.#refreshPending();
+    if (options.sync !== false) this.#elect(name);
+    return this.status();
+  }
+
+  /** A new projection version folds the log it has not seen before the first append. */
+  async #catchUpProjections(): Promise<void> {
+    if (!this.#projections.active) return;
+    const db = this.#log.db;
+    const head = await this.#log.head();
+    const checkpoints = await Promise.all(
+      this.#projections.definitions.map((d) => db.get('checkpoints', projectionId(d))),
+    );
+    const behind = this.#projections.definitions.filter((_, i) => (checkpoints[i]?.lp ?? 0) < head);
+    if (behind.length === 0) return;
+    const runner = new ProjectionRunner(
+      behind,
+      this.setup.registry ? (e) => this.setup.registry!.upcast(e) : undefined,
+    );
+    const from = Math.min(...behind.map((_, i) => checkpoints[i]?.lp ?? 0));
+    let lower = from + 1;
+    for (;;) {
+      const tx = db.transaction(CATCH_UP_SCOPE, 'readwrite');
+      const records = await tx.objectStore('log').getAll(IDBKeyRange.lowerBound(lower), 64);
+      await runner.apply(
+        tx,
+        records.flatMap((r) => r.events),
+      );
+      await tx.done;
+      if (records.length < 64) break;
+      lower = records.at(-1)!.to + 1;
+    }
+  }
+
+  #elect(name: string): void {
+    const locks = (globalThis as { navigator?: { locks?: Locks } }).navigator?.locks;
+    if (!locks) {
+      void this.#lead();
+      return;
+    }
+    locks
+      .request(`${name}:leader`, { signal: this.#abort.signal }, async () => {
+        if (this.#closed) return;
+        await new Promise<void>((resolve) => {
+          this.#releaseLeader = resolve;
+          void this.#lead();
+        });
+      })
+      .catch(() => undefined);
+  }
+
+  async #lead(): Promise<void> {
+    if (this.#closed) return;
+    const token = this.#token!;
+    const transport = this.setup.transport
+      ? this.setup.transport(this.#options, token)
+      : new HttpTransport(this.#options.url, this.#options.store, token);
+    const engine = new SyncEngine(this.#sync, transport, {
+      ...this.setup.engine,
+      limits: this.#limits,
+      live: this.#options.live ?? true,
+      onStatus: (s) => {
+        this.#setStatus({ ...s, leader: true });
+        void this.#refreshPending();
+      },
+      onRejected: (r) => {
+        const n = notice(r);
+        this.#rejected(n);
+        this.#post({ t: 'rejected', r: n });
+      },
+    });
+    this.#engine = engine;
+    engine.setOnline(this.#status.online);
+    this.#setStatus({ leader: true });
+    await engine.start();
+  }
+
+  #post(m: ChannelMessage): void {
+    try {
+      this.#channel?.postMessage(m);
+    } catch {
+      // A closed channel: this worker is shutting down.
+    }
+  }
+
+  #onChannel(m: ChannelMessage): void {
+    switch (m.t) {
+      case 'write':
+        this.#log.invalidate();
+        this.#written(m.tail, false);
+        break;
+      case 'status':
+        if (!this.#status.leader) {
+          const { leader: _leader, online: _online, pending: _pending, ...sync } = m.s;
+          this.#setStatus(sync);
+        }
+        break;
+      case 'rejected':
+        this.#rejected(m.r);
+        break;
+      case 'hello':
+        if (this.#status.leader) this.#post({ t: 'status', s: this.#status });
+        break;
+    }
+  }
+
+  #written(tail: number, local: boolean, kick = true): void {
+    for (const s of this.#subscribers.values()) s.wake();
+    if (local) this.#post({ t: 'write', tail });
+    if (kick) this.#engine?.kick();
+    void this.#refreshPending();
+  }
+
+  #rejected(n: RejectionNotice): void {
+    this.#setStatus({ lastRejection: n });
+    for (const l of this.#rejectionListeners.values()) l(n);
+    for (const s of this.#subscribers.values()) s.wake();
+  }
+
+  /**
+   * Recounts the outbox, at most every 200 ms (a count walks the index): appends count
+   * themselves at once, and the recount corrects what other tabs and the sync engine changed.
+   */
+  #refreshPending(): Promise<void> {
+    this.#pendingDirty = true;
+    this.#pendingRefresh ??= (async () => {
+      while (this.#pendingDirty && !this.#closed) {
+        const wait = this.#lastCount + 200 - Date.now();
+        if (wait > 0) await new Promise((r) => setTimeout(r, wait));
+        this.#pendingDirty = false;
+        this.#lastCount = Date.now();
+        const pending = await this.#sync.pendingCount();
+        if (pending !== this.#status.pending) this.#setStatus({ pending });
+      }
+    })()
+      .catch(() => undefined)
+      .finally(() => {
+        this.#pendingRefresh = undefined;
+      });
+    return this.#pendingRefresh;
+  }
+
+  #setStatus(patch: Partial<ClientStatus>): void {
+    this.#status = { ...this.#status, ...patch };
+    // Listeners (the page, other tabs) hear at most one change per frame, always the latest.
+    this.#statusTimer ??= setTimeout(() => {
+      this.#statusTimer = undefined;
+      if (this.#closed) return;
+      if (this.#status.leader) this.#post({ t: 'status', s: this.#status });
+      for (const l of this.#statusListeners.values()) l(this.#status);
+    }, 16);
+  }
+
+  status(): ClientStatus {
+    return this.#status;
+  }
+
+  // ---- the app's operations ------------------------------------------------------------
+
+  async append(
+    stream: string,
+    events: readonly AppendInput[],
+    options: { expectedVersion?: ExpectedVersion } = {},
+  ): Promise<LocalAppendResult> {
+    const prepared = events.map((e) => this.#prepare(e));
+    // Ids made here are new; the ones the app gave are checked (a retry may bring them again).
+    const freshIds = events.every((e) => e.id === undefined);
+    const result = await this.#log.append(stream, prepared, { ...options, freshIds });
+    this.#counted(result);
+    return result;
+  }
+
+  /** Counts a new commit at once; the outbox count catches up asynchronously. */
+  #counted(result: LocalAppendResult): void {
+    if (!result.commitId) return;
+    this.#setStatus({ pending: this.#status.pending + 1 });
+    void this.#refreshPending();
+  }
+
+  #prepare(e: AppendInput): AppendInput & { id: string } {
+    const registry = this.setup.registry;
+    const out: AppendInput & { id: string } = { ...e, id: e.id ?? crypto.randomUUID() };
+    if (registry && typeof e.type === 'string') {
+      const valid = registry.validate(e);
+      out.data = valid.data;
+      out.schemaVersion = valid.schemaVersion;
+    }
+    return out;
+  }
+
+  /** Loads the aggregate, decides, and appends as pending with the command remembered for replay. */
+  async execute(deciderName: string, stream: string, command: unknown): Promise<ExecuteResult> {
+    const decider = this.setup.deciders?.[deciderName];
+    if (!decider) throw new ClientError('Definition', `no decider named '${deciderName}' in this worker`);
+    for (let attempt = 0; ; attempt++) {
+      const { state, version: loadedVersion } = await this.#loadAggregate(deciderName, decider, stream);
+      const loaded = { version: loadedVersion };
+      let decided: DomainEvent | readonly DomainEvent[];
+      try {
+        decided = decider.decide(command, state);
+      } catch (e) {
+        const code = (e as { code?: unknown }).code;
+        if (typeof code === 'string') throw e;
+        throw new ClientError('CommandRejected', e instanceof Error ? e.message : String(e));
+      }
+      const list: readonly DomainEvent[] = Array.isArray(decided) ? decided : [decided as DomainEvent];
+      if (list.length === 0) {
+        return { events: [], version: loaded.version, positions: [], commitId: '', recordedAt: '' };
+      }
+      const prepared = list.map((e) =>
+        this.#prepare({ type: e.type, data: e.data, ...(e.metadata ? { metadata: e.metadata } : {}) }),
+      );
+      try {
+        const result = await this.#log.append(stream, prepared, {
+          expectedVersion: loaded.version === 0 ? 'no_stream' : loaded.version,
+          command: { decider: deciderName, command },
+          freshIds: true,
+        });
+        this.#counted(result);
+        const first = result.version - prepared.length + 1;
+        const events = prepared.map((e, i) =>
+          this.#upcast({
+            id: e.id,
+            stream,
+            type: e.type,
+            schemaVersion: e.schemaVersion ?? 1,
+            data: e.data,
+            metadata: e.metadata ?? {},
+            version: first + i,
+            position: result.positions[i]!,
+            recordedAt: result.recordedAt,
+            pending: true,
+          }),
+        );
+        return { ...result, events };
+      } catch (e) {
+        if ((e as { code?: unknown }).code !== 'WrongExpectedVersion' || attempt >= 3) throw e;
+      }
+    }
+  }
+
+  /**
+   * Folds a stream for a decider, from its snapshot when the decider has a policy. Snapshots
+   * cover only the confirmed prefix of the stream (pending events may still be replayed or
+   * rejected), so they never need undoing; they are disposable.
+   */
+  async #loadAggregate(
+    name: string,
+    decider: AnyDecider,
+    stream: string,
+  ): Promise<{ state: unknown; version: number }> {
+    const policy = this.setup.snapshots?.[name];
+    const key = policy ? `${name}:${snapshotKey(stream, policy.stateVersion)}` : '';
+    const stored = policy ? await this.#log.db.get('snapshots', key) : undefined;
+    const snapshot = policy && stored?.stateVersion === policy.stateVersion ? stored : undefined;
+    const loaded = await this.#log.loadStream(stream, snapshot?.version ?? 0);
+    let state = snapshot ? snapshot.state : decider.initialState();
+    let prefix = snapshot?.version ?? 0;
+    let prefixState = state;
+    for (const e of loaded.events) {
+      state = decider.evolve(state, this.#upcast(toEnvelope(e)));
+      if (e.position !== undefined && e.version === prefix + 1) {
+        prefix = e.version;
+        prefixState = state;
+      }
+    }
+    const facts = {
+      version: prefix,
+      snapshotVersion: snapshot?.version ?? 0,
+      replayed: loaded.events.length,
+    };
+    if (policy && shouldSnapshot(policy, facts)) {
+      const record: SnapshotRecord = {
+        key,
+        stream,
+        version: prefix,
+        stateVersion: policy.stateVersion,
+        state: prefixState,
+      };
+      this.#log.db.put('snapshots', record).catch(() => undefined);
+    }
+    return { state, version: loaded.version };
+  }
+
+  async readStream(
+    stream: string,
+    options: ReadOptions = {},
+  ): Promise<{ events: LocalEnvelope[]; version: number }> {
+    const r = await this.#log.readStream(stream, options);
+    return { events: r.events.map((e) => this.#upcast(toEnvelope(e))), version: r.version };
+  }
+
+  async readAll(options: ReadAllOptions = {}): Promise<{ events: LocalEnvelope[]; head: number }> {
+    const r = await this.#log.readAll(options);
+    return { events: r.events.map((e) => this.#upcast(toEnvelope(e))), head: r.head };
+  }
+
+  /** Catch-up from `after` (a local position), then live; resolves with the subscription id once caught up. */
+  async subscribe(options: SubscribeOptions, handler: (events: LocalEnvelope[]) => unknown): Promise<number> {
+    const id = this.#nextId++;
+    let batch: LocalEnvelope[] = [];
+    let scheduled = false;
+    const flush = async () => {
+      scheduled = false;
+      const out = batch;
+      batch = [];
+      if (out.length > 0) await handler(out);
+    };
+    const sub = new Subscriber(
+      options,
+      (e) => {
+        batch.push(e as LocalEnvelope);
+        if (batch.length >= 500) return flush();
+        if (!scheduled) {
+          scheduled = true;
+          queueMicrotask(() => void flush());
+        }
+        return undefined;
+      },
+      (after, limit) => this.readAll({ after, limit, ...(options.filter ? { filter: options.filter } : {}) }),
+      () => this.#subscribers.delete(id),
+    );
+    this.#subscribers.set(id, sub);
+    sub.wake();
+    await sub.caughtUp;
+    await flush();
+    return id;
+  }
+
+  async unsubscribe(id: number): Promise<void> {
+    await this.#subscribers.get(id)?.close();
+  }
+
+  onStatus(listener: Callback<ClientStatus>): number {
+    const id = this.#nextId++;
+    this.#statusListeners.set(id, listener);
+    listener(this.#status);
+    return id;
+  }
+
+  onRejected(listener: Callback<RejectionNotice>): number {
+    const id = this.#nextId++;
+    this.#rejectionListeners.set(id, listener);
+    return id;
+  }
+
+  off(id: number): void {
+    this.#statusListeners.delete(id);
+    this.#rejectionListeners.delete(id);
+  }
+
+  async rejections(): Promise<RejectionNotice[]> {
+    return (await this.#sync.rejections()).map(notice);
+  }
+
+  /** A client projection's row (the projection's current version). */
+  async readProjection(name: string, key: string): Promise<unknown> {
+    return (await this.#log.db.get('rows', [projectionId(this.#projection(name)), key]))?.state;
+  }
+
+  /** Rows of a projection in key order, optionally under a key prefix. */
+  async queryProjection(
+    name: string,
+    options: ProjectionQuery = {},
+  ): Promise<Array<{ key: string; state: unknown }>> {
+    const p = projectionId(this.#projection(name));
+    const prefix = options.prefix ?? '';
+    const lower = options.after !== undefined && options.after >= prefix ? options.after : prefix;
+    const range = IDBKeyRange.bound([p, lower], [p, `${prefix}\uffff`], lower === options.after, false);
+    const rows = await this.#log.db.getAll('rows', range, options.limit ?? 1000);
+    return rows.map((r) => ({ key: r.k, state: r.state }));
+  }
+
+  /** Checkpoint, head of the local log and parked events of every client projection. */
+  async projectionStatus(): Promise<ProjectionStatus[]> {
+    const head = await tailKey(this.#log.db.transaction('log', 'readonly').store);
+    return Promise.all(
+      this.#projections.definitions.map(async (d) => {
+        const cp = await this.#log.db.get('checkpoints', projectionId(d));
+        return {
+          name: d.name,
+          version: d.version,
+          checkpoint: cp?.lp ?? 0,
+          head,
+          parked: cp?.parked.length ?? 0,
+        };
+      }),
+    );
+  }
+
+  #projection(name: string) {
+    const d = this.#projections.definitions.find((p) => p.name === name);
+    if (!d) throw new ClientError('NotFound', `no projection named '${name}'`);
+    return d;
+  }
+
+  setOnline(online: boolean): void {
+    this.#setStatus({ online });
+    this.#engine?.setOnline(online);
+  }
+
+  /** Starts a sync round now and resolves when it is over (tests, "sync" buttons). */
+  async syncNow(): Promise<ClientStatus> {
+    this.#engine?.kick();
+    await this.#engine?.settled();
+    await this.#refreshPending();
+    return this.#status;
+  }
+
+  /** Waits for writes in flight, stops syncing and releases leadership. */
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    await this.#log?.close();
+    this.#closed = true;
+    await this.#engine?.stop();
+    for (const s of [...this.#subscribers.values()]) await s.close();
+    this.#releaseLeader?.();
+    this.#abort.abort();
+    this.#channel?.close();
+    this.#log?.db.close();
+  }
+}
+
+/** Runs `fn` and turns whatever it throws into plain `{ code, message, details }` data. */
+export async function plainErrors<T>(fn: () => Promise<T> | T): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    throw toPlainError(e);
+  }
+}

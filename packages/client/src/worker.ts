@@ -1,0 +1,71 @@
+import { type Endpoint, expose } from 'comlink';
+import { toPlainError } from './errors.ts';
+import type { RejectionNotice } from './status.ts';
+import { type InitOptions, plainErrors, WorkerCore, type WorkerSetup } from './worker-core.ts';
+
+export type {
+  AnyDecider,
+  AnyProjection,
+  AppendInput,
+  ExecuteResult,
+  InitOptions,
+  WorkerSetup,
+} from './worker-core.ts';
+
+type Remote<F> = F extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> | R : never;
+
+/** The API a worker exposes to the page; every error crosses as plain `{ code, message, details }`. */
+export function workerApi(core: WorkerCore) {
+  return {
+    init: (options: InitOptions, getToken?: Remote<(refresh: boolean) => string>) =>
+      plainErrors(() =>
+        core.init(options, getToken ? async (refresh) => String(await getToken(refresh)) : undefined),
+      ),
+    append: (...a: Parameters<WorkerCore['append']>) => plainErrors(() => core.append(...a)),
+    /** Several appends in one message; they share a group commit, each checked on its own. */
+    appendMany: async (list: Array<Parameters<WorkerCore['append']>>) => {
+      const settled = await Promise.allSettled(list.map((a) => core.append(...a)));
+      return settled.map((r) =>
+        r.status === 'fulfilled' ? { ok: r.value } : { error: toPlainError(r.reason) },
+      );
+    },
+    execute: (...a: Parameters<WorkerCore['execute']>) => plainErrors(() => core.execute(...a)),
+    readStream: (...a: Parameters<WorkerCore['readStream']>) => plainErrors(() => core.readStream(...a)),
+    readAll: (...a: Parameters<WorkerCore['readAll']>) => plainErrors(() => core.readAll(...a)),
+    readProjection: (...a: Parameters<WorkerCore['readProjection']>) =>
+      plainErrors(() => core.readProjection(...a)),
+    queryProjection: (...a: Parameters<WorkerCore['queryProjection']>) =>
+      plainErrors(() => core.queryProjection(...a)),
+    projectionStatus: () => plainErrors(() => core.projectionStatus()),
+    subscribe: (...a: Parameters<WorkerCore['subscribe']>) => plainErrors(() => core.subscribe(...a)),
+    unsubscribe: (id: number) => plainErrors(() => core.unsubscribe(id)),
+    onStatus: (listener: Parameters<WorkerCore['onStatus']>[0]) => core.onStatus(listener),
+    onRejected: (listener: (n: RejectionNotice) => void) => core.onRejected(listener),
+    off: (id: number) => core.off(id),
+    rejections: () => plainErrors(() => core.rejections()),
+    status: () => core.status(),
+    setOnline: (online: boolean) => core.setOnline(online),
+    syncNow: () => plainErrors(() => core.syncNow()),
+    close: () => plainErrors(() => core.close()),
+  };
+}
+
+export type WorkerApi = ReturnType<typeof workerApi>;
+
+/**
+ * Starts the edgelog worker in a dedicated Web Worker. Call it from your worker module with
+ * the code that cannot cross `postMessage`: deciders, projections and the event registry.
+ */
+export function startWorker(
+  setup: WorkerSetup = {},
+  endpoint: Endpoint = self as unknown as Endpoint,
+): WorkerApi {
+  const api = workerApi(new WorkerCore(setup));
+  expose(api, endpoint);
+  return api;
+}
+
+export type { ClientStatus, RejectionNotice } from './status.ts';
+export type { LiveConnection, LiveHandlers, TokenSource, Transport } from './transport.ts';
+export { HttpTransport } from './transport.ts';
+export { WorkerCore } from './worker-core.ts';

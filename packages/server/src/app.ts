@@ -1,0 +1,261 @@
+import {
+  AppendRequest,
+  Commit,
+  type CommitResult,
+  defaultLimits,
+  error,
+  fromWire,
+  httpStatusOf,
+  type Limits,
+  ReadAllQuery,
+  ReadStreamQuery,
+  StoreName,
+  StreamName,
+  toWireError,
+  validateAppend,
+  validationError,
+  wrongExpectedVersion,
+} from '@edgelog/core';
+import { type Context, Hono } from 'hono';
+import type { ContentfulStatusCode } from 'hono/utils/http-status';
+import { z } from 'zod';
+import {
+  bearerToken,
+  type Claims,
+  checkStore,
+  checkStream,
+  checkWriter,
+  jwtSecret,
+  verifyToken,
+} from './auth.ts';
+import { parseWith, readJson } from './body.ts';
+import type { ServerEnv } from './env.ts';
+import { openApiDocument } from './openapi.ts';
+import { mountProjectionRoutes, pokeProjections } from './projection-routes.ts';
+import type { GlobalReadScope, SequencerApi } from './sequencer-do.ts';
+import type { AppendInput, AppendOutcome, StreamApi } from './stream-do.ts';
+
+type AppEnv = { Bindings: ServerEnv };
+type Ctx = Context<AppEnv>;
+
+/** Header that routes an append around the sequencer; honoured only when `EDGELOG_BENCH=1`. */
+export const BENCH_BYPASS_HEADER = 'x-edgelog-bench';
+
+// The events are checked by validateAppend; these check the rest of the body, once.
+const AppendHeader = AppendRequest.omit({ events: true });
+const CommitHeader = Commit.omit({ events: true });
+
+const PushEnvelope = (limits: Limits) =>
+  z.object({ commits: z.array(z.unknown()).min(1).max(limits.maxCommitsPerPush) });
+
+/** The v1 HTTP API. Every error, thrown anywhere, becomes `{ error }` in `onError`. */
+export function createApp(limits: Limits = defaultLimits) {
+  const app = new Hono<AppEnv>();
+
+  app.onError((err, c) => {
+    const wire = toWireError(err);
+    const status = httpStatusOf[wire.code];
+    if (status >= 500) console.error(err);
+    return c.json({ error: wire }, status as ContentfulStatusCode);
+  });
+  app.notFound((c) =>
+    c.json({ error: { code: 'NotFound', message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
+  );
+
+  app.get('/health', (c) => c.json({ ok: true, protocol: 'v1' }));
+  app.get('/v1/openapi.json', (c) => c.json(openApiDocument(limits)));
+
+  app.post('/v1/stores/:store/streams/:stream/events', async (c) => {
+    const { store, claims } = await authorize(c);
+    checkWriter(claims);
+    const stream = parseWith(StreamName, c.req.param('stream'), 'stream');
+    checkStream(claims, stream);
+    const body = await readJson(c.req.raw, limits);
+    // Sizes first, then shape: core's validateAppend is the one rule book for every store.
+    const events = validateAppend(stream, eventsOf(body), limits);
+    const request = parseWith(AppendHeader, body);
+    const input: AppendInput = { store, stream, author: authorOf(claims), events };
+    if (request.expectedVersion !== undefined) input.expectedVersion = request.expectedVersion;
+    if (c.req.header(BENCH_BYPASS_HEADER) === 'bypass' && c.env.EDGELOG_BENCH === '1')
+      input.bypassSequencer = true;
+    const outcome = await streamStub(c.env, store, stream).append(input);
+    switch (outcome.status) {
+      case 'committed':
+      case 'duplicate':
+        afterCommit(c, store);
+        return c.json({ version: outcome.version, positions: outcome.positions });
+      case 'conflict':
+        throw wrongExpectedVersion(stream, outcome.expected, outcome.version);
+      case 'rejected':
+        throw fromWire(outcome.error);
+      default: {
+        const never: never = outcome;
+        return never;
+      }
+    }
+  });
+
+  app.get('/v1/stores/:store/streams/:stream/events', async (c) => {
+    const { store, claims } = await authorize(c);
+    const stream = parseWith(StreamName, c.req.param('stream'), 'stream');
+    checkStream(claims, stream);
+    const query = parseWith(ReadStreamQuery, c.req.query());
+    const outcome = await streamStub(c.env, store, stream).read(store, stream, {
+      ...query,
+      limit: query.limit ?? limits.defaultPageSize,
+    });
+    if (!outcome.ok) throw fromWire(outcome.error);
+    return c.json(outcome.page);
+  });
+
+  const readAll = async (c: Ctx) => {
+    const { store, claims } = await authorize(c);
+    const query = parseWith(ReadAllQuery, c.req.query());
+    const scope: GlobalReadScope = {};
+    if (claims.streams) scope.allowedPrefixes = claims.streams;
+    if (query.streamPrefix !== undefined || query.types !== undefined) {
+      scope.filter = {};
+      if (query.streamPrefix !== undefined) scope.filter.streamPrefix = query.streamPrefix;
+      if (query.types !== undefined) scope.filter.types = query.types;
+    }
+    const page = await sequencerStub(c.env, store).readAll(
+      query.after ?? 0,
+      query.limit ?? limits.defaultPageSize,
+      scope,
+    );
+    return c.json(page);
+  };
+  app.get('/v1/stores/:store/events', readAll);
+  app.get('/v1/stores/:store/sync/pull', readAll);
+
+  app.post('/v1/stores/:store/sync/push', async (c) => {
+    const { store, claims } = await authorize(c);
+    checkWriter(claims);
+    const { commits } = parseWith(PushEnvelope(limits), await readJson(c.req.raw, limits));
+    const results: CommitResult[] = new Array(commits.length);
+    // Commits of one stream run in order (a later one may build on an earlier one); streams run side by side.
+    const byStream = new Map<string, number[]>();
+    commits.forEach((raw, i) => {
+      const key = isRecord(raw) && typeof raw.stream === 'string' ? raw.stream : `\u0000${i}`;
+      byStream.set(key, [...(byStream.get(key) ?? []), i]);
+    });
+    await Promise.all(
+      [...byStream.values()].map(async (indexes) => {
+        for (const i of indexes) results[i] = await pushOne(c, store, claims, commits[i], i, limits);
+      }),
+    );
+    if (results.some((r) => r.status === 'committed')) afterCommit(c, store);
+    return c.json({ results });
+  });
+
+  app.get('/v1/stores/:store/streams/:stream/ws', async (c) => {
+    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket')
+      return c.json({ error: { code: 'Validation', message: 'expected a WebSocket upgrade' } }, 426);
+    const store = parseWith(StoreName, c.req.param('store'), 'store');
+    const stream = parseWith(StreamName, c.req.param('stream'), 'stream');
+    const headers = new Headers({
+      Upgrade: 'websocket',
+      'x-edgelog-store': store,
+      'x-edgelog-stream': stream,
+    });
+    const token = bearerToken(c.req.header('authorization'));
+    if (token) {
+      const claims = await verifyToken(token, jwtSecret(c.env));
+      checkStore(claims, store);
+      checkStream(claims, stream);
+      headers.set('x-edgelog-claims', JSON.stringify(claims));
+    }
+    return streamStub(c.env, store, stream).fetch(new Request(c.req.url, { headers }));
+  });
+
+  app.get('/v1/stores/:store/ws', async (c) => {
+    if (c.req.header('upgrade')?.toLowerCase() !== 'websocket')
+      return c.json({ error: { code: 'Validation', message: 'expected a WebSocket upgrade' } }, 426);
+    const store = parseWith(StoreName, c.req.param('store'), 'store');
+    const headers = new Headers({ Upgrade: 'websocket', 'x-edgelog-store': store });
+    const token = bearerToken(c.req.header('authorization'));
+    if (token) {
+      const claims = await verifyToken(token, jwtSecret(c.env));
+      checkStore(claims, store);
+      headers.set('x-edgelog-claims', JSON.stringify(claims));
+    }
+    return sequencerStub(c.env, store).fetch(new Request(c.req.url, { headers }));
+  });
+
+  mountProjectionRoutes(app, authorize);
+
+  return app;
+}
+
+/** Edge projections follow the log: tell them it grew, without holding the answer back. */
+function afterCommit(c: Ctx, store: string): void {
+  const poke = pokeProjections(c.env, store);
+  try {
+    c.executionCtx.waitUntil(poke);
+  } catch {
+    // No execution context (a direct app.fetch in tests): the poke runs on its own.
+  }
+}
+
+async function pushOne(
+  c: Ctx,
+  store: string,
+  claims: Claims,
+  raw: unknown,
+  index: number,
+  limits: Limits,
+): Promise<CommitResult> {
+  const commitId = isRecord(raw) && typeof raw.commitId === 'string' ? raw.commitId : '';
+  try {
+    const events = validateAppend(isRecord(raw) ? String(raw.stream) : '', eventsOf(raw), limits);
+    const commit = parseWith(CommitHeader, raw, `commits.${index}`);
+    checkStream(claims, commit.stream);
+    const input: AppendInput = { store, stream: commit.stream, author: authorOf(claims), events };
+    if (commit.expectedVersion !== undefined) input.expectedVersion = commit.expectedVersion;
+    const outcome: AppendOutcome = await streamStub(c.env, store, commit.stream).append(input);
+    switch (outcome.status) {
+      case 'committed':
+      case 'duplicate':
+        return { status: outcome.status, commitId, version: outcome.version, positions: outcome.positions };
+      case 'conflict':
+        return { status: 'conflict', commitId, version: outcome.version, events: outcome.events };
+      case 'rejected':
+        return { status: 'rejected', commitId, error: outcome.error };
+      default: {
+        const never: never = outcome;
+        return never;
+      }
+    }
+  } catch (e) {
+    return { status: 'rejected', commitId, error: toWireError(e) };
+  }
+}
+
+/** Verifies the bearer token and that it belongs to the path's store (401, 403). */
+async function authorize(c: Ctx): Promise<{ store: string; claims: Claims }> {
+  const store = parseWith(StoreName, c.req.param('store'), 'store');
+  const token = bearerToken(c.req.header('authorization'));
+  if (!token) throw error('Unauthorized', 'missing Authorization: Bearer <token>');
+  const claims = await verifyToken(token, jwtSecret(c.env));
+  checkStore(claims, store);
+  return { store, claims };
+}
+
+const authorOf = (claims: Claims) => claims.sub ?? claims.role;
+
+const isRecord = (v: unknown): v is Record<string, unknown> =>
+  typeof v === 'object' && v !== null && !Array.isArray(v);
+const eventsOf = (body: unknown): unknown[] => {
+  const events = isRecord(body) ? body.events : undefined;
+  if (!Array.isArray(events)) throw validationError([{ path: 'events', message: 'events must be an array' }]);
+  return events;
+};
+
+/** The StreamDO of (store, stream), named on the server only. */
+function streamStub(env: ServerEnv, store: string, stream: string): StreamApi {
+  return env.STREAMS.get(env.STREAMS.idFromName(`${store}/${stream}`)) as unknown as StreamApi;
+}
+
+function sequencerStub(env: ServerEnv, store: string): SequencerApi {
+  return env.SEQUENCERS.get(env.SEQUENCERS.idFromName(store)) as unknown as SequencerApi;
+}

@@ -1,0 +1,28 @@
+import { fromZodError, type Limits, payloadTooLarge, validationError } from '@edgelog/core';
+import type { z } from 'zod';
+
+const encoder = new TextEncoder();
+
+/** Reads a JSON body within `maxRequestBytes`; 413 when larger, 400 when not JSON. */
+export async function readJson(request: Request, limits: Limits): Promise<unknown> {
+  const declared = Number(request.headers.get('content-length') ?? '0');
+  if (declared > limits.maxRequestBytes)
+    throw payloadTooLarge('request body', declared, limits.maxRequestBytes);
+  const text = await request.text();
+  const size = encoder.encode(text).byteLength;
+  if (size > limits.maxRequestBytes) throw payloadTooLarge('request body', size, limits.maxRequestBytes);
+  try {
+    return JSON.parse(text) as unknown;
+  } catch (e) {
+    throw validationError([
+      { path: '', message: `malformed JSON: ${e instanceof Error ? e.message : 'unparsable'}` },
+    ]);
+  }
+}
+
+/** Parses with a core schema; a violation is a 400 naming each field. */
+export function parseWith<S extends z.ZodType>(schema: S, value: unknown, prefix = ''): z.infer<S> {
+  const parsed = schema.safeParse(value);
+  if (!parsed.success) throw fromZodError(parsed.error, prefix);
+  return parsed.data;
+}

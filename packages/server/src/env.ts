@@ -1,0 +1,15 @@
+/**
+ * Bindings that `wrangler types` cannot see: secrets and `.dev.vars` values.
+ * `EDGELOG_JWT_SECRET` is a wrangler secret in production and a `.dev.vars` entry locally;
+ * `EDGELOG_BENCH=1` enables the bench-only sequencer bypass and must never be set in production.
+ */
+declare global {
+  namespace Cloudflare {
+    interface Env {
+      EDGELOG_JWT_SECRET?: string;
+      EDGELOG_BENCH?: string;
+    }
+  }
+}
+
+export type ServerEnv = Cloudflare.Env;

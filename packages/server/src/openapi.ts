@@ -1,0 +1,128 @@
+import {
+  AppendRequest,
+  AppendResponse,
+  ClientMessage,
+  ErrorResponse,
+  type Limits,
+  PushRequest,
+  PushResponse,
+  ReadAllQuery,
+  ReadAllResponse,
+  ReadStreamQuery,
+  ReadStreamResponse,
+  ServerMessage,
+} from '@edgelog/core';
+import { z } from 'zod';
+
+const schema = (s: z.ZodType, io: 'input' | 'output') =>
+  z.toJSONSchema(s, { unrepresentable: 'any', io, target: 'openapi-3.0' });
+
+/** Query parameters of a query schema, one per object key. */
+function queryParameters(s: z.ZodObject) {
+  const json = schema(s, 'input') as { properties?: Record<string, unknown> };
+  return Object.entries(json.properties ?? {}).map(([name, p]) => ({
+    name,
+    in: 'query',
+    required: false,
+    schema: p,
+  }));
+}
+
+const json = (s: z.ZodType, io: 'input' | 'output') => ({
+  content: { 'application/json': { schema: schema(s, io) } },
+});
+const errorAnswer = (description: string) => ({ description, ...json(ErrorResponse, 'output') });
+const storeParam = { name: 'store', in: 'path', required: true, schema: { type: 'string' } };
+const streamParam = { name: 'stream', in: 'path', required: true, schema: { type: 'string' } };
+const common = {
+  '400': errorAnswer('Validation: malformed JSON or a schema violation; `details.issues` names each field'),
+  '401': errorAnswer('Unauthorized: missing, malformed, tampered or expired token'),
+  '403': errorAnswer("Forbidden: the token's store, role or stream prefixes do not allow this"),
+};
+
+/** The OpenAPI 3.0 document of API v1, generated from core's zod schemas. */
+export function openApiDocument(limits: Limits) {
+  return {
+    openapi: '3.0.3',
+    info: {
+      title: 'edgelog sync server',
+      version: 'v1',
+      description: `Limits: event ${limits.maxEventBytes} bytes (UTF-8 JSON as sent), ${limits.maxEventsPerAppend} events per append or commit, ${limits.maxRequestBytes} bytes per request, ${limits.maxCommitsPerPush} commits per push, pages default ${limits.defaultPageSize} and at most ${limits.maxPageSize}.`,
+    },
+    components: {
+      securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
+      schemas: {
+        ClientMessage: schema(ClientMessage, 'input'),
+        ServerMessage: schema(ServerMessage, 'output'),
+      },
+    },
+    security: [{ bearer: [] }],
+    paths: {
+      '/health': { get: { security: [], responses: { '200': { description: 'alive' } } } },
+      '/v1/stores/{store}/streams/{stream}/events': {
+        post: {
+          summary: 'Append to a stream',
+          parameters: [storeParam, streamParam],
+          requestBody: { required: true, ...json(AppendRequest, 'input') },
+          responses: {
+            '200': {
+              description: 'appended (or a retry of an append already stored)',
+              ...json(AppendResponse, 'output'),
+            },
+            ...common,
+            '409': errorAnswer('WrongExpectedVersion (details: expected, actual) or IdempotencyConflict'),
+            '413': errorAnswer('PayloadTooLarge'),
+          },
+        },
+        get: {
+          summary: 'Read a stream',
+          parameters: [storeParam, streamParam, ...queryParameters(ReadStreamQuery)],
+          responses: {
+            '200': { description: 'a page of the stream', ...json(ReadStreamResponse, 'output') },
+            ...common,
+            '404': errorAnswer('StreamNotFound'),
+          },
+        },
+      },
+      '/v1/stores/{store}/events': {
+        get: {
+          summary: "Read the store's global log",
+          parameters: [storeParam, ...queryParameters(ReadAllQuery)],
+          responses: {
+            '200': { description: 'a page in position order', ...json(ReadAllResponse, 'output') },
+            ...common,
+          },
+        },
+      },
+      '/v1/stores/{store}/sync/pull': {
+        get: {
+          summary: 'Pull confirmed events (same page as /events)',
+          parameters: [storeParam, ...queryParameters(ReadAllQuery)],
+          responses: {
+            '200': { description: 'a page in position order', ...json(ReadAllResponse, 'output') },
+            ...common,
+          },
+        },
+      },
+      '/v1/stores/{store}/sync/push': {
+        post: {
+          summary: 'Push commits, answered commit by commit',
+          parameters: [storeParam],
+          requestBody: { required: true, ...json(PushRequest, 'input') },
+          responses: {
+            '200': { description: 'one result per commit, in order', ...json(PushResponse, 'output') },
+            ...common,
+            '413': errorAnswer('PayloadTooLarge (whole request)'),
+          },
+        },
+      },
+      '/v1/stores/{store}/ws': {
+        get: {
+          summary: 'WebSocket: ClientMessage in, ServerMessage out (see components)',
+          parameters: [storeParam],
+          responses: { '101': { description: 'switching protocols' }, ...common },
+        },
+      },
+    },
+  };
+}

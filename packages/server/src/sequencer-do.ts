@@ -1,0 +1,415 @@
+import { DurableObject } from 'cloudflare:workers';
+import {
+  ClientMessage,
+  type EventEnvelope,
+  type EventFilter,
+  error,
+  idempotencyConflict,
+  type ServerMessage,
+  toWireError,
+  validationError,
+} from '@edgelog/core';
+import { z } from 'zod';
+import { Claims, checkStore, jwtSecret, streamAllowed, verifyToken } from './auth.ts';
+import type { ServerEnv } from './env.ts';
+import { GlobalLog, type GlobalReadScope, inScope } from './global-log.ts';
+import type { CommitOutcome, CommitRequest, LoggedEvent } from './log-row.ts';
+
+export type { GlobalReadScope } from './global-log.ts';
+
+/** The SequencerDO's RPC surface as its callers see it (see StreamApi for why it is typed by hand). */
+export interface SequencerApi {
+  commit(request: CommitRequest): Promise<CommitOutcome>;
+  streamTail(stream: string, afterVersion: number, limit: number): Promise<LoggedEvent[]>;
+  readAll(after: number, limit: number, scope: GlobalReadScope): Promise<GlobalPage>;
+  fetch(request: Request): Promise<Response>;
+}
+
+export interface GlobalPage {
+  events: EventEnvelope[];
+  head: number;
+}
+
+/** Test-only crash points of the sequencer (see README, crash safety). */
+export type SequencerFault = 'before-commit' | 'after-commit';
+
+const HEARTBEAT_MS = 25_000;
+const CATCH_UP_PAGE = 500;
+
+const Subscription = z.object({
+  id: z.string(),
+  cursor: z.number().int().min(0),
+  filter: z.optional(
+    z.object({ streamPrefix: z.optional(z.string()), types: z.optional(z.array(z.string())) }),
+  ),
+  streams: z.optional(z.array(z.string())),
+  /** False while catching up: live commits are left to the catch-up, which reads the log. */
+  live: z.boolean(),
+});
+type Subscription = z.infer<typeof Subscription>;
+
+/** Per-socket state, kept in the socket's attachment so it survives hibernation. */
+const SocketState = z.object({
+  store: z.string(),
+  claims: z.optional(Claims),
+  subs: z.array(Subscription),
+});
+type SocketState = z.infer<typeof SocketState>;
+
+interface Waiter {
+  request: CommitRequest;
+  resolve: (outcome: CommitOutcome) => void;
+  reject: (e: unknown) => void;
+}
+
+/**
+ * One per store. Assigns positions at commit and writes each batch to the store's global log
+ * in the same SQLite transaction, so the log never shows position p+1 before p. Concurrent
+ * commits are queued and written together in one transaction (group commit). The global log
+ * is the source of truth for "committed".
+ */
+export class SequencerDO extends DurableObject<ServerEnv> {
+  private readonly log: GlobalLog;
+  private head: number;
+  private queue: Waiter[] = [];
+  private flushScheduled = false;
+  private sockets = new Map<WebSocket, SocketState>();
+  /** Test-only: crash at this point of the next flush. */
+  fault: SequencerFault | undefined;
+  /** Since this object started: storage transactions written and commits they carried. */
+  readonly stats = { transactions: 0, commits: 0 };
+
+  constructor(ctx: DurableObjectState, env: ServerEnv) {
+    super(ctx, env);
+    this.log = new GlobalLog(ctx.storage.sql);
+    this.head = this.log.head();
+  }
+
+  /**
+   * Commits one StreamDO batch: one RPC per batch. Idempotent by `commitId`: a repeated commit
+   * answers the original positions. Resolves once the batch is written; the runtime's output
+   * gate holds the answer until the write is durable.
+   */
+  commit(request: CommitRequest): Promise<CommitOutcome> {
+    return new Promise<CommitOutcome>((resolve, reject) => {
+      this.queue.push({ request, resolve, reject });
+      if (!this.flushScheduled) {
+        this.flushScheduled = true;
+        // A macrotask, not a microtask: commits that arrive meanwhile join the same transaction.
+        setTimeout(() => this.flush(), 0);
+      }
+    });
+  }
+
+  private flush(): void {
+    this.flushScheduled = false;
+    const batch = this.queue.splice(0);
+    if (batch.length === 0) return;
+    if (this.fault === 'before-commit') {
+      this.fault = undefined;
+      this.crash(batch);
+      return;
+    }
+    const recordedAt = new Date().toISOString();
+    let head = this.head;
+    let outcomes: CommitOutcome[];
+    const fresh: CommitRequest[] = [];
+    try {
+      outcomes = this.ctx.storage.transactionSync(() =>
+        batch.map(({ request }) => {
+          const outcome = this.apply(request, head + 1, recordedAt);
+          if (outcome.status === 'committed' && !outcome.duplicate) {
+            fresh.push(request);
+            head += request.events.length;
+          }
+          return outcome;
+        }),
+      );
+    } catch (e) {
+      for (const w of batch) w.reject(e);
+      return;
+    }
+    const firstFresh = this.head + 1;
+    this.head = head;
+    this.stats.transactions++;
+    this.stats.commits += batch.length;
+    if (this.fault === 'after-commit') {
+      this.fault = undefined;
+      void this.ctx.storage.sync().then(() => this.crash(batch));
+      return;
+    }
+    batch.forEach((w, i) => {
+      w.resolve(outcomes[i] as CommitOutcome);
+    });
+    if (fresh.length > 0) this.broadcast(firstFresh, fresh, recordedAt);
+  }
+
+  private crash(batch: Waiter[]): void {
+    for (const w of batch) w.reject(error('Internal', 'injected sequencer fault'));
+    this.ctx.abort('injected sequencer fault');
+  }
+
+  /** Runs inside the group's transaction; checks first so that no insert can fail halfway. */
+  private apply(request: CommitRequest, firstPosition: number, recordedAt: string): CommitOutcome {
+    const seen = this.log.commitOf(request.commitId);
+    if (seen) return { status: 'committed', ...seen, duplicate: true };
+    const last = this.log.lastVersion(request.stream);
+    if (last !== (request.events[0]?.version ?? 1) - 1) return { status: 'stale', logVersion: last };
+    const taken = this.log.takenIds(request.events.map((e) => e.id));
+    if (taken.length > 0) {
+      const fresh = request.events.map((e) => e.id).filter((id) => !taken.includes(id));
+      const conflict = idempotencyConflict(request.stream, taken, fresh);
+      return {
+        status: 'rejected',
+        error: { ...conflict.toWire(), message: `${conflict.message} (event ids are unique per store)` },
+      };
+    }
+    this.log.append(request, firstPosition, recordedAt);
+    return { status: 'committed', firstPosition, recordedAt, duplicate: false };
+  }
+
+  /** A stream's committed events after `afterVersion`, for a StreamDO catching up after a crash. */
+  streamTail(stream: string, afterVersion: number, limit: number): LoggedEvent[] {
+    return this.log.streamTail(stream, afterVersion, limit);
+  }
+
+  /** The store's last position. */
+  getHead(): number {
+    return this.head;
+  }
+
+  /** A page of the global log after `after` (exclusive), in position order, within `scope`. */
+  readAll(after: number, limit: number, scope: GlobalReadScope): GlobalPage {
+    return { events: this.scan(after, limit, scope), head: this.head };
+  }
+
+  private scan(after: number, limit: number, scope: GlobalReadScope): EventEnvelope[] {
+    return this.log.scan(after, limit, scope);
+  }
+
+  // ---- WebSocket subscribers of the global log (hibernating) ----------------------------
+
+  override async fetch(request: Request): Promise<Response> {
+    if (request.headers.get('Upgrade')?.toLowerCase() !== 'websocket')
+      return new Response('expected a WebSocket upgrade', { status: 426 });
+    const store = request.headers.get('x-edgelog-store') ?? '';
+    const claimsHeader = request.headers.get('x-edgelog-claims');
+    const claims = claimsHeader ? Claims.parse(JSON.parse(claimsHeader)) : undefined;
+    const pair = new WebSocketPair();
+    const [client, server] = [pair[0], pair[1]];
+    this.ctx.acceptWebSocket(server);
+    const state: SocketState = claims ? { store, claims, subs: [] } : { store, subs: [] };
+    this.save(server, state);
+    if (claims) send(server, { type: 'ready', head: this.head });
+    if ((await this.ctx.storage.getAlarm()) === null)
+      await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
+    return new Response(null, { status: 101, webSocket: client });
+  }
+
+  override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    const state = this.load(ws);
+    if (!state) {
+      ws.close(1011, 'lost socket state');
+      return;
+    }
+    let message: ClientMessage;
+    try {
+      const text = typeof raw === 'string' ? raw : new TextDecoder().decode(raw);
+      const parsed = ClientMessage.safeParse(JSON.parse(text));
+      if (!parsed.success)
+        throw validationError(
+          parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
+        );
+      message = parsed.data;
+    } catch (e) {
+      send(ws, {
+        type: 'error',
+        error:
+          e instanceof SyntaxError
+            ? validationError([{ path: '', message: 'malformed JSON' }]).toWire()
+            : toWireError(e),
+      });
+      return;
+    }
+    switch (message.type) {
+      case 'auth': {
+        try {
+          const claims = await verifyToken(message.token, jwtSecret(this.env));
+          checkStore(claims, state.store);
+          state.claims = claims;
+          this.save(ws, state);
+          send(ws, { type: 'ready', head: this.head });
+        } catch (e) {
+          send(ws, { type: 'error', error: toWireError(e) });
+          ws.close(1008, 'unauthorized');
+        }
+        return;
+      }
+      case 'subscribe': {
+        const claims = state.claims;
+        if (!claims) {
+          send(ws, {
+            type: 'error',
+            subscription: message.id,
+            error: error('Unauthorized', 'send an auth message first').toWire(),
+          });
+          return;
+        }
+        const denied = message.streams?.find((s) => !streamAllowed(claims, s));
+        if (denied !== undefined) {
+          send(ws, {
+            type: 'error',
+            subscription: message.id,
+            error: error('Forbidden', `this token may not read stream '${denied}'`).toWire(),
+          });
+          return;
+        }
+        const sub: Subscription = { id: message.id, cursor: message.after ?? 0, live: false };
+        if (message.filter) sub.filter = compactFilter(message.filter);
+        if (message.streams) sub.streams = message.streams;
+        state.subs = [...state.subs.filter((s) => s.id !== sub.id), sub];
+        if (!this.save(ws, state)) {
+          state.subs = state.subs.filter((s) => s.id !== sub.id);
+          send(ws, {
+            type: 'error',
+            subscription: sub.id,
+            error: validationError([{ path: 'filter', message: 'subscription filter too large' }]).toWire(),
+          });
+          return;
+        }
+        this.catchUp(ws, sub.id);
+        return;
+      }
+      case 'unsubscribe':
+        state.subs = state.subs.filter((s) => s.id !== message.id);
+        this.save(ws, state);
+        return;
+      case 'ping':
+        send(ws, message.at === undefined ? { type: 'pong' } : { type: 'pong', at: message.at });
+        return;
+      default: {
+        const never: never = message;
+        return never;
+      }
+    }
+  }
+
+  override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.sockets.delete(ws);
+    try {
+      ws.close(code === 1005 ? 1000 : code, reason);
+    } catch {
+      // already closed
+    }
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.sockets.delete(ws);
+  }
+
+  override async alarm(): Promise<void> {
+    const sockets = this.ctx.getWebSockets();
+    for (const ws of sockets) send(ws, { type: 'heartbeat', head: this.head });
+    if (sockets.length > 0) await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
+  }
+
+  /**
+   * Sends one catch-up page per task, so a long catch-up never blocks commits. The page that
+   * reaches the head also sends `caught-up` and turns the subscription live in the same
+   * synchronous turn: no commit can land in between, so the first live event is exactly the
+   * one after `caught-up`, and nothing committed during catch-up is skipped or repeated.
+   */
+  private catchUp(ws: WebSocket, id: string): void {
+    const state = this.load(ws);
+    const sub = state?.subs.find((s) => s.id === id);
+    if (!state?.claims || !sub || sub.live) return;
+    const page = this.scan(sub.cursor, CATCH_UP_PAGE, scopeOf(sub, state.claims));
+    if (page.length > 0) send(ws, { type: 'events', subscription: id, events: page });
+    if (page.length < CATCH_UP_PAGE) {
+      sub.cursor = Math.max(sub.cursor, this.head);
+      sub.live = true;
+      send(ws, { type: 'caught-up', subscription: id, position: sub.cursor });
+    } else {
+      sub.cursor = page[page.length - 1]?.position ?? sub.cursor;
+      setTimeout(() => this.catchUp(ws, id), 0);
+    }
+    this.save(ws, state);
+  }
+
+  /** Sends freshly committed events to every live subscription; called after the commit. */
+  private broadcast(firstPosition: number, fresh: CommitRequest[], recordedAt: string): void {
+    const sockets = this.ctx.getWebSockets();
+    if (sockets.length === 0) return;
+    // Envelopes are built only when someone listens: commits without subscribers skip the JSON work.
+    const envelopes: EventEnvelope[] = [];
+    let position = firstPosition;
+    for (const request of fresh)
+      for (const e of request.events)
+        envelopes.push({
+          id: e.id,
+          stream: request.stream,
+          type: e.type,
+          schemaVersion: e.schemaVersion,
+          data: JSON.parse(e.data) as unknown,
+          metadata: JSON.parse(e.metadata) as Record<string, unknown>,
+          version: e.version,
+          position: position++,
+          recordedAt,
+        });
+    for (const ws of sockets) {
+      const state = this.load(ws);
+      if (!state?.claims || state.subs.length === 0) continue;
+      for (const sub of state.subs) {
+        if (!sub.live) continue;
+        const scope = scopeOf(sub, state.claims);
+        const events = envelopes.filter((e) => (e.position ?? 0) > sub.cursor && inScope(scope, e));
+        if (events.length > 0) send(ws, { type: 'events', subscription: sub.id, events });
+        sub.cursor = this.head;
+      }
+      this.save(ws, state);
+    }
+  }
+
+  private load(ws: WebSocket): SocketState | undefined {
+    const cached = this.sockets.get(ws);
+    if (cached) return cached;
+    const parsed = SocketState.safeParse(ws.deserializeAttachment());
+    if (!parsed.success) return undefined;
+    this.sockets.set(ws, parsed.data);
+    return parsed.data;
+  }
+
+  /** Keeps the state in memory and in the attachment; false when it is too large to attach. */
+  private save(ws: WebSocket, state: SocketState): boolean {
+    this.sockets.set(ws, state);
+    try {
+      ws.serializeAttachment(state);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+}
+
+function compactFilter(filter: EventFilter): NonNullable<Subscription['filter']> {
+  const out: NonNullable<Subscription['filter']> = {};
+  if (filter.streamPrefix !== undefined) out.streamPrefix = filter.streamPrefix;
+  if (filter.types !== undefined) out.types = filter.types;
+  return out;
+}
+
+function scopeOf(sub: Subscription, claims: Claims): GlobalReadScope {
+  const scope: GlobalReadScope = {};
+  if (sub.filter) scope.filter = sub.filter;
+  if (claims.streams) scope.allowedPrefixes = claims.streams;
+  if (sub.streams) scope.streams = sub.streams;
+  return scope;
+}
+
+function send(ws: WebSocket, message: ServerMessage): void {
+  try {
+    ws.send(JSON.stringify(message));
+  } catch {
+    // The socket closed under us; its close handler cleans up.
+  }
+}

@@ -1,0 +1,34 @@
+import { exports } from 'cloudflare:workers';
+import { type Claims, signToken } from '../src/auth.ts';
+
+export const SECRET = 'test-secret';
+export const BASE = 'http://edgelog.test';
+
+let counter = 0;
+/** A fresh store name per test: tests share one workerd, so they must not share stores. */
+export const freshStore = (prefix = 's') =>
+  `${prefix}-${Date.now().toString(36)}-${(counter++).toString(36)}`;
+
+export function token(claims: Partial<Claims> & { store: string }, secret = SECRET): Promise<string> {
+  return signToken({ role: 'writer', exp: Math.floor(Date.now() / 1000) + 3600, ...claims }, secret);
+}
+
+export function call(
+  path: string,
+  init: RequestInit & { token?: string; json?: unknown } = {},
+): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (init.token) headers.set('authorization', `Bearer ${init.token}`);
+  let body = init.body;
+  if (init.json !== undefined) {
+    headers.set('content-type', 'application/json');
+    body = JSON.stringify(init.json);
+  }
+  return exports.default.fetch(new Request(`${BASE}${path}`, { ...init, headers, body: body ?? null }));
+}
+
+export const newEvent = (type = 'Tested', data: unknown = { n: 1 }) => ({
+  id: crypto.randomUUID(),
+  type,
+  data,
+});

@@ -1,0 +1,115 @@
+import { describe, expect, it } from 'vitest';
+import { BASE, call, freshStore, newEvent, token } from './helpers.ts';
+
+type Json = Record<string, unknown>;
+
+async function append(store: string, t: string, stream: string, events: unknown[]) {
+  const res = await call(`/v1/stores/${store}/streams/${stream}/events`, {
+    method: 'POST',
+    token: t,
+    json: { events },
+  });
+  expect(res.status).toBe(200);
+  return (await res.json()) as { version: number; positions: number[] };
+}
+
+const get = async (path: string, t: string) => {
+  const res = await call(path, { token: t });
+  return { status: res.status, body: (await res.json()) as Json };
+};
+
+describe('edge projections', () => {
+  it('folds the global log into a keyed read model, with read-your-writes', async () => {
+    const store = freshStore('proj');
+    const t = await token({ store });
+    await append(store, t, 'cart-1', [
+      newEvent('Added', { sku: 'tea', qty: 2 }),
+      newEvent('Added', { sku: 'cake', qty: 1 }),
+    ]);
+    const last = await append(store, t, 'cart-2', [newEvent('Added', { sku: 'tea', qty: 3 })]);
+    const minPosition = last.positions.at(-1)!;
+    const tea = await get(`/v1/stores/${store}/projections/totals/tea?minPosition=${minPosition}`, t);
+    expect(tea.status).toBe(200);
+    expect(tea.body).toMatchObject({ key: 'tea', state: { qty: 5, events: 2 } });
+    expect(tea.body.checkpoint as number).toBeGreaterThanOrEqual(minPosition);
+    const listing = await get(`/v1/stores/${store}/projections/totals?prefix=t`, t);
+    expect((listing.body.rows as Json[]).map((r) => r.key)).toEqual(['tea']);
+    const all = await get(`/v1/stores/${store}/projections/totals?minPosition=${minPosition}`, t);
+    expect((all.body.rows as Json[]).map((r) => r.key)).toEqual(['cake', 'tea']);
+    const missing = await get(`/v1/stores/${store}/projections/totals/nothing?minPosition=${minPosition}`, t);
+    expect(missing.status).toBe(404);
+  });
+
+  it('answers a read-your-writes wait that cannot be met with a clear Timeout', async () => {
+    const store = freshStore('proj');
+    const t = await token({ store });
+    await append(store, t, 'cart-1', [newEvent('Added', { sku: 'tea', qty: 1 })]);
+    const res = await get(`/v1/stores/${store}/projections/totals/tea?minPosition=99&timeoutMs=300`, t);
+    expect(res.status).toBe(504);
+    expect(res.body).toMatchObject({ error: { code: 'Timeout' } });
+    expect((res.body.error as Json).message).toMatch(/not 99/);
+  });
+
+  it('reports progress and lag', async () => {
+    const store = freshStore('proj');
+    const t = await token({ store });
+    const r = await append(store, t, 'cart-1', [
+      newEvent('Added', { sku: 'tea', qty: 1 }),
+      newEvent('Other', {}),
+    ]);
+    await get(`/v1/stores/${store}/projections/totals/tea?minPosition=${r.positions.at(-1)}`, t);
+    const status = await get(`/v1/stores/${store}/projections/totals/status`, t);
+    expect(status.status).toBe(200);
+    expect(status.body).toMatchObject({
+      name: 'totals',
+      version: 2,
+      checkpoint: 2,
+      head: 2,
+      lag: 0,
+      state: 'live',
+      parked: 0,
+    });
+  });
+
+  it('parks a poison event, reports it, and goes on with the next events', async () => {
+    const store = freshStore('proj');
+    const t = await token({ store });
+    await append(store, t, 'cart-1', [newEvent('Added', { sku: 'tea', qty: 1 })]);
+    await append(store, t, 'cart-1', [newEvent('Added', { sku: 'tea', qty: -1 })]);
+    const last = await append(store, t, 'cart-1', [newEvent('Added', { sku: 'tea', qty: 4 })]);
+    const tea = await get(`/v1/stores/${store}/projections/totals/tea?minPosition=${last.positions[0]}`, t);
+    expect(tea.body).toMatchObject({ state: { qty: 5, events: 2 } });
+    const parked = await get(`/v1/stores/${store}/projections/totals/parked`, t);
+    expect(parked.body).toMatchObject({
+      events: [{ position: 2, type: 'Added', error: 'negative quantity' }],
+    });
+    const status = await get(`/v1/stores/${store}/projections/totals/status`, t);
+    expect(status.body).toMatchObject({ parked: 1, state: 'live' });
+  });
+
+  it('builds a new version beside the old one and moves queries to it once caught up', async () => {
+    const store = freshStore('proj');
+    const t = await token({ store });
+    const r = await append(store, t, 'cart-1', [newEvent('Added', { sku: 'tea', qty: 2 })]);
+    // v2 of `totals` counts events too; v1 (configured beside it) does not.
+    const tea = await get(`/v1/stores/${store}/projections/totals/tea?minPosition=${r.positions[0]}`, t);
+    expect(tea.body).toMatchObject({ version: 2, state: { qty: 2, events: 1 } });
+    const v1 = await get(
+      `/v1/stores/${store}/projections/totals/tea?version=1&minPosition=${r.positions[0]}`,
+      t,
+    );
+    expect(v1.body).toMatchObject({ version: 1, state: { qty: 2 } });
+  });
+
+  it('refuses unknown projections, other stores and prefix-limited tokens', async () => {
+    const store = freshStore('proj');
+    const t = await token({ store });
+    expect((await get(`/v1/stores/${store}/projections/nope/x`, t)).status).toBe(404);
+    const other = await token({ store: freshStore('other') });
+    expect((await get(`/v1/stores/${store}/projections/totals/tea`, other)).status).toBe(403);
+    const limited = await token({ store, streams: ['cart-'] });
+    expect((await get(`/v1/stores/${store}/projections/totals/tea`, limited)).status).toBe(403);
+    expect((await call(`/v1/stores/${store}/projections/totals/tea`)).status).toBe(401);
+    expect(BASE).toContain('http');
+  });
+});

@@ -1,0 +1,144 @@
+import { defaultLimits } from '@edgelog/core';
+import { describe, expect, it } from 'vitest';
+import { call, freshStore, newEvent, token } from './helpers.ts';
+
+interface ErrorBody {
+  error: {
+    code: string;
+    message: string;
+    details?: { issues?: Array<{ path: string }>; [k: string]: unknown };
+  };
+}
+
+async function setup() {
+  const store = freshStore();
+  const t = await token({ store, role: 'admin' });
+  const post = (body: BodyInit | null, stream = 'acc-1', headers: Record<string, string> = {}) =>
+    call(`/v1/stores/${store}/streams/${stream}/events`, {
+      method: 'POST',
+      token: t,
+      body,
+      headers: { 'content-type': 'application/json', ...headers },
+    });
+  const head = async () =>
+    ((await (await call(`/v1/stores/${store}/events`, { token: t })).json()) as { head: number }).head;
+  return { store, t, post, head };
+}
+
+describe('bad input is refused with a clear error and writes nothing', () => {
+  it('malformed JSON is a 400 Validation', async () => {
+    const { post, head } = await setup();
+    const res = await post('{"events": [');
+    expect(res.status).toBe(400);
+    const body = (await res.json()) as ErrorBody;
+    expect(body.error.code).toBe('Validation');
+    expect(body.error.message).toMatch(/malformed JSON/);
+    expect(await head()).toBe(0);
+  });
+
+  it('a schema violation is a 400 naming the field', async () => {
+    const { post, head } = await setup();
+    const cases: Array<[unknown, string]> = [
+      [{ events: [{ ...newEvent(), id: 'nope' }] }, 'events.0.id'],
+      [{ events: [newEvent(), { ...newEvent(), type: '$system' }] }, 'events.1.type'],
+      [{ events: [newEvent(), { ...newEvent(), metadata: { $author: 'eve' } }] }, 'events.1.metadata'],
+      [{ events: [{ id: crypto.randomUUID(), type: 'T' }] }, 'events.0.data'],
+      [{ events: [newEvent()], expectedVersion: -1 }, 'expectedVersion'],
+      [{ events: [newEvent()], expectedVersion: 'sometimes' }, 'expectedVersion'],
+      [{ events: 'nope' }, 'events'],
+      [{ events: [{ ...newEvent(), schemaVersion: 0 }] }, 'events.0.schemaVersion'],
+    ];
+    for (const [payload, field] of cases) {
+      const res = await post(JSON.stringify(payload));
+      expect(res.status, field).toBe(400);
+      const body = (await res.json()) as ErrorBody;
+      expect(body.error.code).toBe('Validation');
+      expect(body.error.details?.issues?.map((i) => i.path)).toContain(field);
+      expect(body.error.message).toContain(field);
+    }
+    expect(await head()).toBe(0);
+  });
+
+  it('an invalid stream or store name in the path is a 400', async () => {
+    const { t, post } = await setup();
+    expect((await post(JSON.stringify({ events: [newEvent()] }), '%24all')).status).toBe(400);
+    expect((await call('/v1/stores/Bad%20Store/events', { token: t })).status).toBe(400);
+  });
+
+  it('an oversize event is a 413, refused whole before any other validation', async () => {
+    const { post, head } = await setup();
+    const big = { id: 'not-even-a-uuid', type: '$bad', data: 'x'.repeat(defaultLimits.maxEventBytes) };
+    const res = await post(JSON.stringify({ events: [newEvent(), big] }));
+    expect(res.status).toBe(413);
+    const body = (await res.json()) as ErrorBody;
+    expect(body.error.code).toBe('PayloadTooLarge');
+    expect(body.error.details).toMatchObject({ what: 'events.1', limit: defaultLimits.maxEventBytes });
+    expect(await head()).toBe(0);
+  });
+
+  it('counts UTF-8 bytes: an event just under the limit in ASCII but over it in UTF-8 is refused', async () => {
+    const { post, head } = await setup();
+    const event = { ...newEvent(), data: '€'.repeat(Math.ceil(defaultLimits.maxEventBytes / 3)) };
+    expect((await post(JSON.stringify({ events: [event] }))).status).toBe(413);
+    expect(await head()).toBe(0);
+  });
+
+  it('too many events in one append, or too large a body, is a 413', async () => {
+    const { post, head } = await setup();
+    const many = Array.from({ length: defaultLimits.maxEventsPerAppend + 1 }, () => newEvent());
+    expect((await post(JSON.stringify({ events: many }))).status).toBe(413);
+    const huge = Array.from({ length: 80 }, () => ({ ...newEvent(), data: 'x'.repeat(60_000) }));
+    const res = await post(JSON.stringify({ events: huge }));
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as ErrorBody).error.details).toMatchObject({ what: 'request body' });
+    expect(await head()).toBe(0);
+  });
+
+  it('a duplicate id inside one append is a 400', async () => {
+    const { post, head } = await setup();
+    const e = newEvent();
+    expect((await post(JSON.stringify({ events: [e, e] }))).status).toBe(400);
+    expect(await head()).toBe(0);
+  });
+
+  it('page sizes over the maximum are a 400', async () => {
+    const { store, t } = await setup();
+    const res = await call(`/v1/stores/${store}/events?limit=${defaultLimits.maxPageSize + 1}`, { token: t });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as ErrorBody).error.details?.issues?.[0]?.path).toBe('limit');
+  });
+
+  it('unknown routes answer a 404 in the error shape', async () => {
+    const res = await call('/v2/nothing');
+    expect(res.status).toBe(404);
+    expect(((await res.json()) as ErrorBody).error.code).toBe('NotFound');
+  });
+});
+
+describe('service routes', () => {
+  it('GET /health', async () => {
+    const res = await call('/health');
+    expect(res.status).toBe(200);
+    expect(await res.json()).toMatchObject({ ok: true });
+  });
+
+  it('GET /v1/openapi.json is generated from the core schemas', async () => {
+    const res = await call('/v1/openapi.json');
+    expect(res.status).toBe(200);
+    const doc = (await res.json()) as {
+      openapi: string;
+      paths: Record<string, Record<string, { requestBody?: unknown }>>;
+    };
+    expect(doc.openapi).toMatch(/^3\./);
+    expect(Object.keys(doc.paths)).toEqual(
+      expect.arrayContaining([
+        '/v1/stores/{store}/streams/{stream}/events',
+        '/v1/stores/{store}/sync/push',
+        '/v1/stores/{store}/events',
+      ]),
+    );
+    expect(
+      JSON.stringify(doc.paths['/v1/stores/{store}/streams/{stream}/events']?.post?.requestBody),
+    ).toContain('expectedVersion');
+  });
+});

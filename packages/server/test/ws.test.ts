@@ -1,0 +1,243 @@
+import { runDurableObjectAlarm } from 'cloudflare:test';
+import { env, exports } from 'cloudflare:workers';
+import type { ServerMessage } from '@edgelog/core';
+import { describe, expect, it } from 'vitest';
+import { BASE, call, freshStore, newEvent, token } from './helpers.ts';
+
+interface Socket {
+  ws: WebSocket;
+  messages: ServerMessage[];
+  send: (message: unknown) => void;
+  until: (check: (messages: ServerMessage[]) => boolean, what: string) => Promise<void>;
+}
+
+async function open(store: string, bearer?: string, stream?: string): Promise<Socket> {
+  const headers: Record<string, string> = { Upgrade: 'websocket' };
+  if (bearer) headers.authorization = `Bearer ${bearer}`;
+  const path = stream ? `/v1/stores/${store}/streams/${stream}/ws` : `/v1/stores/${store}/ws`;
+  const res = await exports.default.fetch(new Request(`${BASE}${path}`, { headers }));
+  const ws = res.webSocket;
+  if (!ws) throw new Error(`upgrade refused: ${res.status}`);
+  ws.accept();
+  const messages: ServerMessage[] = [];
+  ws.addEventListener('message', (e) => messages.push(JSON.parse(String(e.data)) as ServerMessage));
+  return {
+    ws,
+    messages,
+    send: (m) => ws.send(JSON.stringify(m)),
+    until: async (check, what) => {
+      const start = Date.now();
+      while (!check(messages)) {
+        if (Date.now() - start > 10_000) throw new Error(`timed out waiting for ${what}`);
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    },
+  };
+}
+
+const eventsOf = (messages: ServerMessage[], sub = 's') =>
+  messages.flatMap((m) => (m.type === 'events' && m.subscription === sub ? m.events : []));
+
+async function setup() {
+  const store = freshStore('ws');
+  const t = await token({ store });
+  const append = async (stream: string, n: number) => {
+    const res = await call(`/v1/stores/${store}/streams/${stream}/events`, {
+      method: 'POST',
+      token: t,
+      json: { events: Array.from({ length: n }, () => newEvent()) },
+    });
+    expect(res.status).toBe(200);
+  };
+  return { store, t, append };
+}
+
+describe('WebSocket subscriptions of the global log (I6)', () => {
+  it('catch-up pages, then caught-up, then live: no event skipped or repeated while writers race', async () => {
+    const { store, t, append } = await setup();
+    for (let i = 0; i < 12; i++) await append(`pre-${i % 3}`, 100);
+    const socket = await open(store, t);
+    await socket.until((m) => m.some((x) => x.type === 'ready'), 'ready');
+    const writers = Promise.all(
+      Array.from({ length: 8 }, (_, w) =>
+        (async () => {
+          for (let i = 0; i < 5; i++) await append(`live-${w}`, 3);
+        })(),
+      ),
+    );
+    socket.send({ type: 'subscribe', id: 's' });
+    await writers;
+    const total = 1200 + 8 * 5 * 3;
+    await socket.until((m) => eventsOf(m).length >= total, `${total} events`);
+    await new Promise((r) => setTimeout(r, 50));
+    const positions = eventsOf(socket.messages).map((e) => e.position);
+    expect(positions).toEqual(Array.from({ length: total }, (_, i) => i + 1));
+
+    const caughtUpAt = socket.messages.findIndex((m) => m.type === 'caught-up');
+    const marker = socket.messages[caughtUpAt] as Extract<ServerMessage, { type: 'caught-up' }>;
+    const before = eventsOf(socket.messages.slice(0, caughtUpAt));
+    const after = eventsOf(socket.messages.slice(caughtUpAt));
+    expect(before.at(-1)?.position ?? 0).toBe(marker.position);
+    expect(after[0]?.position ?? marker.position + 1).toBe(marker.position + 1);
+    expect(socket.messages.filter((m) => m.type === 'events' && m.events.length > 500)).toEqual([]);
+    socket.ws.close(1000);
+  });
+
+  it('resumes from a checkpoint after a drop: exactly the events after it', async () => {
+    const { store, t, append } = await setup();
+    await append('a', 10);
+    const first = await open(store, t);
+    first.send({ type: 'subscribe', id: 's', after: 0 });
+    await first.until((m) => m.some((x) => x.type === 'caught-up'), 'caught-up');
+    const checkpoint = eventsOf(first.messages).at(-1)?.position ?? 0;
+    first.ws.close(1000);
+    await append('a', 5);
+    const second = await open(store, t);
+    second.send({ type: 'subscribe', id: 's', after: checkpoint });
+    await second.until((m) => m.some((x) => x.type === 'caught-up'), 'caught-up');
+    await append('b', 2);
+    await second.until((m) => eventsOf(m).length >= 7, '7 events');
+    expect(eventsOf(second.messages).map((e) => e.position)).toEqual([11, 12, 13, 14, 15, 16, 17]);
+    second.ws.close(1000);
+  });
+
+  it('filters by stream prefix, types and streams, and by the token prefixes, live and in catch-up', async () => {
+    const { store, append } = await setup();
+    await append('acc-1', 2);
+    await append('ord-1', 2);
+    const limited = await token({ store, role: 'reader', streams: ['acc-'] });
+    const socket = await open(store, limited);
+    socket.send({ type: 'subscribe', id: 's' });
+    socket.send({ type: 'subscribe', id: 'only', streams: ['acc-2'] });
+    socket.send({ type: 'subscribe', id: 'denied', streams: ['ord-1'] });
+    await socket.until((m) => m.filter((x) => x.type === 'caught-up').length >= 2, 'two caught-up');
+    await socket.until((m) => m.some((x) => x.type === 'error'), 'error');
+    await append('ord-2', 1);
+    await append('acc-2', 1);
+    await socket.until((m) => eventsOf(m, 'only').length >= 1, 'acc-2 event');
+    await new Promise((r) => setTimeout(r, 30));
+    expect(eventsOf(socket.messages).map((e) => e.stream)).toEqual(['acc-1', 'acc-1', 'acc-2']);
+    expect(eventsOf(socket.messages, 'only').map((e) => e.stream)).toEqual(['acc-2']);
+    const error = socket.messages.find((m) => m.type === 'error');
+    expect(error).toMatchObject({ subscription: 'denied', error: { code: 'Forbidden' } });
+    socket.ws.close(1000);
+  });
+
+  it('takes the token in the first message when there is no Authorization header', async () => {
+    const { store, t, append } = await setup();
+    await append('a', 3);
+    const socket = await open(store);
+    socket.send({ type: 'subscribe', id: 's' });
+    await socket.until((m) => m.some((x) => x.type === 'error'), 'error');
+    expect(socket.messages[0]).toMatchObject({ type: 'error', error: { code: 'Unauthorized' } });
+    socket.send({ type: 'auth', token: t });
+    await socket.until((m) => m.some((x) => x.type === 'ready'), 'ready');
+    socket.send({ type: 'subscribe', id: 's', filter: { types: ['Tested'] } });
+    await socket.until((m) => eventsOf(m).length >= 3, '3 events');
+    socket.ws.close(1000);
+  });
+
+  it('refuses an auth message for another store and closes', async () => {
+    const { store } = await setup();
+    const socket = await open(store);
+    let closed = false;
+    socket.ws.addEventListener('close', () => {
+      closed = true;
+    });
+    socket.send({ type: 'auth', token: await token({ store: 'someone-else' }) });
+    await socket.until((m) => m.some((x) => x.type === 'error'), 'error');
+    expect(socket.messages[0]).toMatchObject({ type: 'error', error: { code: 'Forbidden' } });
+    await socket.until(() => closed, 'close');
+  });
+
+  it('answers pings, reports malformed messages, and sends heartbeats on the alarm', async () => {
+    const { store, t } = await setup();
+    const socket = await open(store, t);
+    socket.send({ type: 'ping', at: 42 });
+    socket.ws.send('{not json');
+    socket.send({ type: 'subscribe' });
+    await socket.until((m) => m.filter((x) => x.type === 'error').length >= 2, 'two errors');
+    expect(socket.messages).toEqual(
+      expect.arrayContaining([
+        { type: 'pong', at: 42 },
+        expect.objectContaining({ type: 'error', error: expect.objectContaining({ code: 'Validation' }) }),
+      ]),
+    );
+    expect(await runDurableObjectAlarm(env.SEQUENCERS.get(env.SEQUENCERS.idFromName(store)))).toBe(true);
+    await socket.until((m) => m.some((x) => x.type === 'heartbeat'), 'heartbeat');
+    socket.ws.close(1000);
+  });
+});
+
+describe('WebSocket subscriptions of one stream (StreamDO)', () => {
+  it("catch-up, caught-up, then live: exactly the stream's events, none skipped or repeated", async () => {
+    const { store, t, append } = await setup();
+    for (let i = 0; i < 6; i++) {
+      await append('acc-1', 100);
+      await append('other', 10);
+    }
+    const socket = await open(store, t, 'acc-1');
+    await socket.until((m) => m.some((x) => x.type === 'ready'), 'ready');
+    const writers = Promise.all([
+      (async () => {
+        for (let i = 0; i < 10; i++) await append('acc-1', 3);
+      })(),
+      (async () => {
+        for (let i = 0; i < 10; i++) await append('other', 3);
+      })(),
+    ]);
+    socket.send({ type: 'subscribe', id: 's' });
+    await writers;
+    await socket.until((m) => eventsOf(m).length >= 630, '630 events');
+    await new Promise((r) => setTimeout(r, 50));
+    const seen = eventsOf(socket.messages);
+    expect(seen.map((e) => e.version)).toEqual(Array.from({ length: 630 }, (_, i) => i + 1));
+    expect(new Set(seen.map((e) => e.stream))).toEqual(new Set(['acc-1']));
+    const positions = seen.map((e) => e.position ?? 0);
+    expect(positions.every((p, i) => i === 0 || p > (positions[i - 1] ?? 0))).toBe(true);
+    const page = (await (
+      await call(`/v1/stores/${store}/streams/acc-1/events?limit=1000`, { token: t })
+    ).json()) as {
+      events: Array<{ id: string }>;
+    };
+    expect(seen.map((e) => e.id)).toEqual(page.events.map((e) => e.id));
+    const marker = socket.messages.findIndex((m) => m.type === 'caught-up');
+    const before = eventsOf(socket.messages.slice(0, marker));
+    expect((socket.messages[marker] as { position: number }).position).toBe(before.at(-1)?.position ?? 0);
+    socket.ws.close(1000);
+  });
+
+  it('resumes after a position and filters by type; prefixes and auth are enforced', async () => {
+    const { store, t, append } = await setup();
+    await append('acc-1', 3);
+    const res = await exports.default.fetch(
+      new Request(`${BASE}/v1/stores/${store}/streams/acc-1/ws`, {
+        headers: {
+          Upgrade: 'websocket',
+          authorization: `Bearer ${await token({ store, streams: ['ord-'] })}`,
+        },
+      }),
+    );
+    expect(res.status).toBe(403);
+    const socket = await open(store, undefined, 'acc-1');
+    socket.send({ type: 'auth', token: await token({ store, role: 'reader', streams: ['ord-'] }) });
+    await socket.until((m) => m.some((x) => x.type === 'error'), 'error');
+    expect(socket.messages[0]).toMatchObject({ type: 'error', error: { code: 'Forbidden' } });
+
+    const ok = await open(store, undefined, 'acc-1');
+    ok.send({ type: 'auth', token: t });
+    await ok.until((m) => m.some((x) => x.type === 'ready'), 'ready');
+    ok.send({ type: 'subscribe', id: 's', after: 2 });
+    ok.send({ type: 'subscribe', id: 'none', filter: { types: ['Other'] } });
+    await ok.until((m) => m.filter((x) => x.type === 'caught-up').length >= 2, 'caught-up');
+    await append('acc-1', 1);
+    await ok.until((m) => eventsOf(m).length >= 2, '2 events');
+    await new Promise((r) => setTimeout(r, 30));
+    expect(eventsOf(ok.messages).map((e) => e.version)).toEqual([3, 4]);
+    expect(eventsOf(ok.messages, 'none')).toEqual([]);
+    expect(await runDurableObjectAlarm(env.STREAMS.get(env.STREAMS.idFromName(`${store}/acc-1`)))).toBe(true);
+    await ok.until((m) => m.some((x) => x.type === 'heartbeat'), 'heartbeat');
+    expect(ok.messages.find((m) => m.type === 'heartbeat')).toMatchObject({ head: 4 });
+    ok.ws.close(1000);
+  });
+});

@@ -1,0 +1,174 @@
+import { createClient } from '@edgelog/client';
+import { openDB } from 'idb';
+
+const event = (i: number) => ({
+  type: 'Added',
+  data: { n: i, title: 'a title of some length', done: false },
+});
+let dbs = 0;
+
+async function rawDb() {
+  return openDB(`raw-${Date.now()}-${++dbs}`, 1, {
+    upgrade(db) {
+      db.createObjectStore('events', { keyPath: ['stream', 'version'] });
+    },
+  });
+}
+
+const client = (store: string, extra: Record<string, unknown> = {}) =>
+  createClient({
+    url: 'http://127.0.0.1:9',
+    store,
+    token: 'none',
+    sync: false,
+    dbName: `sdk-${store}-${Date.now()}`,
+    worker: () => new Worker(new URL('./worker.js', location.href), { type: 'module' }),
+    ...extra,
+  });
+
+const time = async (fn: () => Promise<unknown>) => {
+  const start = performance.now();
+  await fn();
+  return performance.now() - start;
+};
+
+/** Each returns elapsed ms for the work; setup is outside the timing. */
+const bench = {
+  async rawBatch(batches: number, size: number) {
+    const db = await rawDb();
+    let v = 0;
+    const ms = await time(async () => {
+      for (let b = 0; b < batches; b++) {
+        const tx = db.transaction('events', 'readwrite');
+        for (let i = 0; i < size; i++)
+          tx.store.put({ stream: 's', version: ++v, id: crypto.randomUUID(), ...event(v) });
+        await tx.done;
+      }
+    });
+    db.close();
+    return ms;
+  },
+  async sdkBatch(batches: number, size: number) {
+    const c = client('batch');
+    await c.rejections();
+    const ms = await time(async () => {
+      for (let b = 0; b < batches; b++)
+        await c.append(
+          's',
+          Array.from({ length: size }, (_, i) => event(i)),
+        );
+    });
+    await c.close();
+    return ms;
+  },
+  async rawConcurrent(n: number) {
+    const db = await rawDb();
+    const ms = await time(() =>
+      Promise.all(
+        Array.from({ length: n }, (_, i) => {
+          const tx = db.transaction('events', 'readwrite');
+          tx.store.put({ stream: `s${i}`, version: 1, id: crypto.randomUUID(), ...event(i) });
+          return tx.done;
+        }),
+      ),
+    );
+    db.close();
+    return ms;
+  },
+  async sdkConcurrent(n: number) {
+    const c = client('concurrent');
+    await c.rejections();
+    const ms = await time(() =>
+      Promise.all(Array.from({ length: n }, (_, i) => c.append(`s${i % 10}`, [event(i)]))),
+    );
+    await c.close();
+    return ms;
+  },
+  async rawSequential(n: number) {
+    const db = await rawDb();
+    const ms = await time(async () => {
+      for (let i = 0; i < n; i++) {
+        const tx = db.transaction('events', 'readwrite');
+        tx.store.put({ stream: 's', version: i + 1, id: crypto.randomUUID(), ...event(i) });
+        await tx.done;
+      }
+    });
+    db.close();
+    return ms;
+  },
+  async sdkSequential(n: number) {
+    const c = client('sequential');
+    await c.rejections();
+    const ms = await time(async () => {
+      for (let i = 0; i < n; i++) await c.append('s', [event(i)]);
+    });
+    await c.close();
+    return ms;
+  },
+  /** Writes a `total`-event stream in batches of `batch`, then times its load. */
+  async rawLoad(total: number) {
+    const db = await rawDb();
+    for (let b = 0; b < total / 100; b++) {
+      const tx = db.transaction('events', 'readwrite');
+      for (let i = 1; i <= 100; i++)
+        tx.store.put({ stream: 'big', version: b * 100 + i, id: crypto.randomUUID(), ...event(i) });
+      await tx.done;
+    }
+    let n = 0;
+    const ms = await time(async () => {
+      n = (await db.getAll('events', IDBKeyRange.bound(['big', 0], ['big', Number.MAX_SAFE_INTEGER]))).length;
+    });
+    db.close();
+    if (n !== total) throw new Error(`raw load read ${n}`);
+    return ms;
+  },
+  async sdkLoad(total: number, batch: number, how: 'read' | 'execute') {
+    const c = client(`load-${batch}`);
+    await c.rejections();
+    for (let b = 0; b < total / batch; b++) {
+      await c.append(
+        'acc',
+        Array.from({ length: batch }, () => ({ type: 'Deposited', data: { amount: 1 } })),
+      );
+    }
+    let n = 0;
+    const ms = await time(async () => {
+      if (how === 'execute') {
+        const r = await c.execute('account', 'acc', { kind: 'withdraw', amount: total });
+        n = r.version - 1;
+      } else {
+        for (let from = 1; ; from += 5000) {
+          const r = await c.readStream('acc', { from, limit: 5000 });
+          n += r.events.length;
+          if (r.events.length < 5000) break;
+        }
+      }
+    });
+    await c.close();
+    if (n !== total) throw new Error(`sdk load read ${n}`);
+    return ms;
+  },
+  /** A cold client pulls `total` confirmed events (an in-memory server in the worker, no network). */
+  async sdkPull(total: number, pull: number) {
+    const start = performance.now();
+    const c = createClient({
+      url: `synthetic://${total}`,
+      store: 'pull',
+      token: 'none',
+      live: false,
+      dbName: `pull-${Date.now()}`,
+      worker: () => new Worker(new URL(`./worker.js?pull=${pull}`, location.href), { type: 'module' }),
+    });
+    await new Promise<void>((resolve) => {
+      c.status.subscribe((s) => {
+        if (s.lastConfirmedPosition >= total) resolve();
+      });
+    });
+    const ms = performance.now() - start;
+    const head = (await c.readAll({ after: total - 1 })).events.length;
+    await c.close();
+    if (head !== 1) throw new Error('pull incomplete');
+    return ms;
+  },
+};
+(globalThis as unknown as { bench: typeof bench }).bench = bench;

@@ -1,0 +1,160 @@
+// edgelog client figures in real Chromium (persistent context: IndexedDB on disk).
+// Each SDK figure sits beside the raw idb figure for the same work (one record per event),
+// measured in the same run; rounds alternate raw and SDK; medians of ROUNDS rounds.
+// Run: node test/bench/client-bench.mjs   (CHROMIUM_PATH overrides /usr/bin/chromium)
+
+import { createReadStream } from 'node:fs';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { createServer } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, extname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { build } from 'esbuild';
+import { chromium } from 'playwright-core';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const ROUNDS = Number(process.env.ROUNDS ?? 5);
+const PORT = Number(process.env.PORT ?? 8792);
+
+const dir = await mkdtemp(join(tmpdir(), 'edgelog-bench-'));
+await build({
+  entryPoints: { page: join(here, 'client-app/page.ts'), worker: join(here, 'client-app/worker.ts') },
+  outdir: dir,
+  bundle: true,
+  minify: true,
+  format: 'esm',
+  target: 'es2022',
+  logLevel: 'warning',
+});
+await writeFile(
+  join(dir, 'index.html'),
+  '<!doctype html><meta charset="utf-8"><script type="module" src="./page.js"></script>',
+);
+const server = createServer((req, res) => {
+  const path = new URL(req.url ?? '/', 'http://x').pathname;
+  const file = join(dir, path === '/' ? 'index.html' : path.slice(1));
+  const s = createReadStream(file);
+  s.on('error', () => res.writeHead(404).end());
+  s.on('open', () => {
+    res.writeHead(200, { 'content-type': extname(file) === '.js' ? 'text/javascript' : 'text/html' });
+    s.pipe(res);
+  });
+});
+await new Promise((r) => server.listen(PORT, '127.0.0.1', r));
+const profile = await mkdtemp(join(tmpdir(), 'edgelog-bench-profile-'));
+const context = await chromium.launchPersistentContext(profile, {
+  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+  headless: true,
+  args: [
+    '--headless',
+    '--no-sandbox',
+    '--disable-gpu',
+    '--disable-quic',
+    '--no-first-run',
+    '--disable-background-networking',
+    '--disable-component-update',
+    '--disable-sync',
+  ],
+});
+const page = await context.newPage();
+page.on('pageerror', (e) => console.error('page error:', e));
+await page.goto(`http://127.0.0.1:${PORT}/`);
+await page.waitForFunction(() => globalThis.bench !== undefined);
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const run = (name, ...args) => page.evaluate(([n, a]) => globalThis.bench[n](...a), [name, args]);
+
+const rows = [];
+// ONLY=<regex> runs the figures whose label matches (while iterating; the report runs them all).
+const only = process.env.ONLY ? new RegExp(process.env.ONLY) : undefined;
+async function pair(label, events, raw, sdk, target) {
+  if (only && !only.test(label)) return;
+  const r = [];
+  const s = [];
+  for (let i = 0; i < ROUNDS; i++) {
+    if (raw) r.push(await run(...raw));
+    s.push(await run(...sdk));
+  }
+  const rawMs = raw ? median(r) : undefined;
+  const sdkMs = median(s);
+  rows.push({ label, events, rawMs, sdkMs, target });
+  process.stderr.write(`${label}: raw ${rawMs?.toFixed(1) ?? '-'} ms, sdk ${sdkMs.toFixed(1)} ms\n`);
+}
+
+await pair(
+  'batched append, 20 × 100 events',
+  2000,
+  ['rawBatch', 20, 100],
+  ['sdkBatch', 20, 100],
+  '≥ 50,000 ev/s',
+);
+await pair(
+  '100 concurrent single-event appends',
+  100,
+  ['rawConcurrent', 100],
+  ['sdkConcurrent', 100],
+  '≥ 10,000 ev/s',
+);
+await pair(
+  '300 sequential awaited single appends',
+  300,
+  ['rawSequential', 300],
+  ['sdkSequential', 300],
+  '≥ 0.8 × raw',
+);
+await pair(
+  'load a 10,000-event stream (readStream, 2 pages via comlink; written as 100 × 100)',
+  10000,
+  ['rawLoad', 10000],
+  ['sdkLoad', 10000, 100, 'read'],
+  '< 100 ms',
+);
+await pair(
+  'load + decide + append on a 10,000-event stream (execute; written as 100 × 100)',
+  10000,
+  undefined,
+  ['sdkLoad', 10000, 100, 'execute'],
+  '< 100 ms',
+);
+await pair(
+  'load + decide + append on a 10,000-event stream (execute; written as 10,000 × 1)',
+  10000,
+  undefined,
+  ['sdkLoad', 10000, 1, 'execute'],
+  '< 100 ms',
+);
+await pair(
+  'cold pull of 100,000 confirmed events into IndexedDB (in-worker synthetic server, pages of 1,000)',
+  100000,
+  undefined,
+  ['sdkPull', 100000, 1000],
+  '≥ 50,000 ev/s',
+);
+await pair(
+  'cold pull of 100,000 confirmed events (pages of 5,000)',
+  100000,
+  undefined,
+  ['sdkPull', 100000, 5000],
+  '≥ 50,000 ev/s',
+);
+
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const version = context.browser()?.version() ?? 'chromium';
+console.log('## Client SDK in Chromium (test/bench/client-bench.mjs)\n');
+console.log(
+  `Chromium ${version}, persistent context (IndexedDB on disk), medians of ${ROUNDS} rounds. The SDK path is page → comlink → worker → IndexedDB; the raw figure is idb on the page's thread, one record per event, in the same run. Pulls read from an in-memory server inside the worker (no network).\n`,
+);
+console.log('| work | raw idb (1 record/event) | SDK | SDK / raw | target |');
+console.log('|---|---:|---:|---:|---|');
+for (const r of rows) {
+  const rate = (ms) => `${fmt((r.events / ms) * 1000)} ev/s (${ms.toFixed(1)} ms)`;
+  const ratio = r.rawMs ? `${(r.rawMs / r.sdkMs).toFixed(2)}×` : '–';
+  console.log(
+    `| ${r.label} | ${r.rawMs ? rate(r.rawMs) : '–'} | ${rate(r.sdkMs)} | ${ratio} | ${r.target} |`,
+  );
+}
+
+await context.close();
+server.close();
+await rm(dir, { recursive: true, force: true });
+await rm(profile, { recursive: true, force: true });

@@ -1,0 +1,192 @@
+#!/usr/bin/env node
+// Edge commit benchmark: appends through the sequencer vs bypassing it (bench-only mode), on
+// local workerd (Miniflare, the runtime under `wrangler dev`, without its dev proxy and request log), batches 1/10/100/1000 x writers 1/8 (one stream per writer).
+// Prints one markdown section on stdout; progress on stderr.
+// Run: npm run bench -- edge-commit   (or: node test/bench/edge-commit.bench.mjs)
+// Env: EDGE_BENCH_SECONDS (per measurement, default 2), EDGE_BENCH_REPEATS (default 3),
+// EDGE_BENCH_BATCHES / EDGE_BENCH_WRITERS (comma lists) to run a subset, EDGE_BENCH_IDS=v7.
+import { createHmac, randomUUID } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import http from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { build } from 'esbuild';
+import { Miniflare } from 'miniflare';
+import { root } from '../../packages/server/scripts/dev-secret.mjs';
+
+let PORT = Number(process.env.EDGE_BENCH_PORT ?? 0);
+const SECONDS = Number(process.env.EDGE_BENCH_SECONDS ?? 2);
+const REPEATS = Number(process.env.EDGE_BENCH_REPEATS ?? 3);
+const SECRET = 'edgelog-bench-secret';
+/** As in wrangler.toml. */
+const COMPATIBILITY_DATE = '2026-04-20';
+const list = (v, d) => (v ? v.split(',').map(Number) : d);
+const BATCHES = list(process.env.EDGE_BENCH_BATCHES, [1, 10, 100, 1000]);
+const WRITERS = list(process.env.EDGE_BENCH_WRITERS, [1, 8]);
+const log = (m) => process.stderr.write(`${m}\n`);
+
+function token(store) {
+  const b64 = (v) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ store, role: 'writer', sub: 'bench', exp: now + 3600 })}`;
+  return `${unsigned}.${createHmac('sha256', SECRET).update(unsigned).digest('base64url')}`;
+}
+
+/** Bundles the Worker as wrangler would and serves it with Miniflare (workerd) on loopback. */
+async function startServer() {
+  const persist = mkdtempSync(join(tmpdir(), 'edgelog-bench-'));
+  const built = await build({
+    entryPoints: [join(root, 'packages', 'server', 'src', 'worker.ts')],
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'neutral',
+    external: ['cloudflare:*'],
+    conditions: ['workerd', 'worker', 'browser'],
+    mainFields: ['module', 'main'],
+    logLevel: 'warning',
+  });
+  const mf = new Miniflare({
+    modules: true,
+    script: built.outputFiles[0].text,
+    compatibilityDate: COMPATIBILITY_DATE,
+    durableObjects: {
+      STREAMS: { className: 'StreamDO', useSQLite: true },
+      SEQUENCERS: { className: 'SequencerDO', useSQLite: true },
+    },
+    bindings: { EDGELOG_JWT_SECRET: SECRET, EDGELOG_BENCH: '1' },
+    durableObjectsPersist: process.env.EDGE_BENCH_MEMORY ? false : persist,
+    host: '127.0.0.1',
+    port: PORT,
+  });
+  PORT = Number((await mf.ready).port);
+  return async () => {
+    await mf.dispose();
+    rmSync(persist, { recursive: true, force: true });
+  };
+}
+
+const payload = 'x'.repeat(64);
+const batchOf = (n, w) =>
+  Array.from({ length: n }, (_, i) => ({ id: randomUUID(), type: 'BenchEvent', data: { w, i, payload } }));
+
+// node:http with keep-alive: undici's fetch adds ~3 ms per POST on this machine.
+const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+function append(store, auth, stream, events, bypass) {
+  const body = JSON.stringify({ events });
+  const headers = {
+    authorization: `Bearer ${auth}`,
+    'content-type': 'application/json',
+    'content-length': Buffer.byteLength(body),
+  };
+  if (bypass) headers['x-edgelog-bench'] = 'bypass';
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      {
+        host: '127.0.0.1',
+        port: PORT,
+        method: 'POST',
+        path: `/v1/stores/${store}/streams/${stream}/events`,
+        agent,
+        headers,
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (chunk) => {
+          text += chunk;
+        });
+        res.on('end', () =>
+          res.statusCode === 200
+            ? resolve()
+            : reject(new Error(`append ${res.statusCode}: ${text.slice(0, 200)}`)),
+        );
+      },
+    );
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+
+let run = 0;
+/** One measurement: `writers` loops appending `batch`-event commits for SECONDS. */
+async function measure(batch, writers, bypass) {
+  const store = `bench-${process.pid}-${run++}`;
+  const auth = token(store);
+  // Warm the Worker, the sequencer and each writer's StreamDO outside the timed window.
+  await Promise.all(
+    Array.from({ length: writers }, (_, w) => append(store, auth, `w-${w}`, batchOf(1, w), bypass)),
+  );
+  const bodies = Array.from({ length: writers }, () => null);
+  const latencies = [];
+  let events = 0;
+  const start = performance.now();
+  const deadline = start + SECONDS * 1000;
+  await Promise.all(
+    bodies.map(async (_, w) => {
+      let commits = 0;
+      while (performance.now() < deadline || commits < 3) {
+        const t0 = performance.now();
+        await append(store, auth, `w-${w}`, batchOf(batch, w), bypass);
+        latencies.push(performance.now() - t0);
+        events += batch;
+        commits++;
+      }
+    }),
+  );
+  const seconds = (performance.now() - start) / 1000;
+  latencies.sort((a, b) => a - b);
+  const q = (p) => latencies[Math.min(latencies.length - 1, Math.floor(p * latencies.length))];
+  return { eps: events / seconds, p50: q(0.5), p99: q(0.99), commits: latencies.length };
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+const stop = await startServer();
+const rows = [];
+try {
+  for (const writers of WRITERS) {
+    for (const batch of BATCHES) {
+      const seq = [];
+      const byp = [];
+      // Alternate the two modes so drift on the shared machine hits both alike.
+      for (let r = 0; r < REPEATS; r++) {
+        const order = r % 2 === 0 ? [false, true] : [true, false];
+        for (const bypass of order) (bypass ? byp : seq).push(await measure(batch, writers, bypass));
+      }
+      const pick = (ms) => ({
+        eps: median(ms.map((m) => m.eps)),
+        p50: median(ms.map((m) => m.p50)),
+        p99: median(ms.map((m) => m.p99)),
+      });
+      const s = pick(seq);
+      const b = pick(byp);
+      const ratios = seq.map((m, i) => m.eps / byp[i].eps);
+      const row = { writers, batch, s, b, ratio: median(ratios) };
+      rows.push(row);
+      log(
+        `writers ${writers} batch ${batch}: sequencer ${Math.round(s.eps)} ev/s, bypass ${Math.round(b.eps)} ev/s, ratio ${row.ratio.toFixed(2)}`,
+      );
+    }
+  }
+} finally {
+  await stop();
+}
+
+const fmt = (n) => Math.round(n).toLocaleString('en-US');
+const ms = (n) => n.toFixed(1);
+const lines = [
+  '## Edge commit (workerd via Miniflare, loopback HTTP)',
+  '',
+  `Each cell: median of ${REPEATS} runs of ${SECONDS} s; sequencer and bypass runs alternate; ratio = median of same-run sequencer/bypass ratios.`,
+  `Writers append to their own streams with \`expectedVersion\` any; events carry ~100 bytes of JSON; event ids: ${process.env.EDGE_BENCH_IDS === 'v7' ? 'time-ordered (UUIDv7 layout)' : 'random UUIDv4'}.`,
+  '',
+  '| writers | batch | sequencer events/s | p50 ms | p99 ms | bypass events/s | p50 ms | p99 ms | ratio |',
+  '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
+  ...rows.map(
+    (r) =>
+      `| ${r.writers} | ${r.batch} | ${fmt(r.s.eps)} | ${ms(r.s.p50)} | ${ms(r.s.p99)} | ${fmt(r.b.eps)} | ${ms(r.b.p50)} | ${ms(r.b.p99)} | ${r.ratio.toFixed(2)} |`,
+  ),
+  '',
+];
+process.stdout.write(lines.join('\n'));

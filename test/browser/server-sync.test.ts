@@ -1,0 +1,436 @@
+import 'fake-indexeddb/auto';
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { type Faults, faulty, seeded } from '@edgelog/client/testing';
+import { HttpTransport, type RejectionNotice, WorkerCore } from '@edgelog/client/worker';
+import type { EventEnvelope } from '@edgelog/core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import WebSocket from 'ws';
+import { account } from './app/domain.ts';
+import type { App } from './app/page.ts';
+import { buildApp, type Gate, launch, serve, waitUntil } from './harness.ts';
+
+declare global {
+  var app: App;
+}
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const config = join(root, 'wrangler.toml');
+const SERVER_PORT = 8796;
+const PAGE_PORT = 8797;
+const SECRET = 'client-e2e-secret';
+const api = `http://127.0.0.1:${SERVER_PORT}`;
+
+function token(store: string): string {
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const now = Math.floor(Date.now() / 1000);
+  const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ store, role: 'writer', iat: now, exp: now + 3600 })}`;
+  return `${unsigned}.${createHmac('sha256', SECRET).update(unsigned).digest('base64url')}`;
+}
+
+async function serverEvents(store: string): Promise<EventEnvelope[]> {
+  const out: EventEnvelope[] = [];
+  for (let after = 0; ; ) {
+    const res = await fetch(`${api}/v1/stores/${store}/events?after=${after}&limit=5000`, {
+      headers: { authorization: `Bearer ${token(store)}` },
+    });
+    if (!res.ok) throw new Error(`read all: ${res.status} ${await res.text()}`);
+    const page = (await res.json()) as { events: EventEnvelope[] };
+    out.push(...page.events);
+    if (page.events.length < 5000) return out;
+    after = page.events.at(-1)!.position!;
+  }
+}
+
+let wrangler: ChildProcess | undefined;
+let persist: string;
+
+async function startServer(): Promise<void> {
+  persist = await mkdtemp(join(tmpdir(), 'edgelog-e2e-state-'));
+  wrangler = spawn(
+    process.execPath,
+    [
+      join(root, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
+      'dev',
+      '--ip',
+      '127.0.0.1',
+      '--port',
+      String(SERVER_PORT),
+      '--persist-to',
+      persist,
+      '--var',
+      `EDGELOG_JWT_SECRET:${SECRET}`,
+    ],
+    {
+      cwd: root,
+      detached: true,
+      stdio: ['ignore', 'pipe', 'pipe'],
+      env: {
+        ...process.env,
+        WRANGLER_SEND_METRICS: 'false',
+        WRANGLER_SEND_ERROR_REPORTS: 'false',
+        WRANGLER_HIDE_BANNER: 'true',
+        CLOUDFLARE_CF_FETCH_ENABLED: 'false',
+      },
+    },
+  );
+  let log = '';
+  wrangler.stdout?.on('data', (d) => {
+    log += String(d);
+  });
+  wrangler.stderr?.on('data', (d) => {
+    log += String(d);
+  });
+  const start = Date.now();
+  for (;;) {
+    try {
+      const res = await fetch(`${api}/health`);
+      if (res.ok) return;
+    } catch {
+      // not up yet
+    }
+    if (Date.now() - start > 90_000 || wrangler.exitCode !== null) {
+      throw new Error(`the edge server did not start:\n${log.slice(-3000)}`);
+    }
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+const open: WorkerCore[] = [];
+let dbs = 0;
+async function nodeClient(store: string, faults?: Faults, seed = 1) {
+  const random = seeded(seed);
+  const core = new WorkerCore({
+    deciders: { account },
+    transport: (o, t) => {
+      const http = new HttpTransport(
+        o.url,
+        o.store,
+        t,
+        fetch,
+        (u) => new WebSocket(u) as unknown as globalThis.WebSocket,
+      );
+      return faults ? faulty(http, faults, random) : http;
+    },
+    engine: { backoffBase: 5, backoffCap: 200, random },
+  });
+  open.push(core);
+  const rejected: RejectionNotice[] = [];
+  core.onRejected((r) => rejected.push(r));
+  await core.init({ url: api, store, dbName: `e2e-${store}-${++dbs}`, online: false, token: token(store) });
+  return { core, rejected };
+}
+
+async function settle(store: string, ...clients: WorkerCore[]) {
+  for (let i = 0; i < 400; i++) {
+    const head = (await serverEvents(store)).length;
+    let done = true;
+    for (const c of clients) {
+      const s = await c.syncNow();
+      if (s.pending > 0 || s.lastConfirmedPosition < head) done = false;
+    }
+    if (done) return;
+    await new Promise((r) => setTimeout(r, 20));
+  }
+  throw new Error('the clients did not settle');
+}
+
+async function expectConverged(store: string, ...clients: WorkerCore[]) {
+  const all = await serverEvents(store);
+  expect(new Set(all.map((e) => e.id)).size).toBe(all.length);
+  expect(all.map((e) => e.position)).toEqual(all.map((_, i) => i + 1));
+  for (const s of new Set(all.map((e) => e.stream))) {
+    const onServer = all.filter((e) => e.stream === s);
+    expect(onServer.map((e) => e.version)).toEqual(onServer.map((_, i) => i + 1));
+    for (const c of clients) {
+      const local = await c.readStream(s, { limit: 5000 });
+      expect(local.events.map((e) => [e.id, e.version, e.serverPosition, e.pending])).toEqual(
+        onServer.map((e) => [e.id, e.version, e.position, false]),
+      );
+    }
+  }
+  for (const c of clients) {
+    const local = (await c.readAll({ limit: 5000 })).events;
+    expect(local.map((e) => e.id).sort()).toEqual(all.map((e) => e.id).sort());
+  }
+  return all;
+}
+
+const ready = existsSync(config);
+
+describe.skipIf(!ready)('sync against the real edge server (wrangler dev)', () => {
+  beforeAll(startServer, 120_000);
+  afterAll(async () => {
+    for (const c of open.splice(0)) await c.close();
+    const server = wrangler;
+    if (server?.pid && server.exitCode === null) {
+      const exited = new Promise((resolve) => server.once('exit', resolve));
+      process.kill(-server.pid, 'SIGTERM');
+      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
+    }
+    // workerd may still be flushing its SQLite files for a moment after it exits.
+    await rm(persist, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+  });
+
+  it('offline appends on two clients, to different streams and the same one: once each, replayed or reported', async () => {
+    const store = `e2e-${Date.now().toString(36)}`;
+    const a = await nodeClient(store);
+    const b = await nodeClient(store);
+    a.core.setOnline(true);
+    b.core.setOnline(true);
+    await a.core.execute('account', 'acc-1', { kind: 'deposit', amount: 100 });
+    await settle(store, a.core, b.core);
+    a.core.setOnline(false);
+    b.core.setOnline(false);
+    await a.core.append('notes-a', [
+      { type: 'Noted', data: { n: 1 } },
+      { type: 'Noted', data: { n: 2 } },
+    ]);
+    await b.core.append('notes-b', [{ type: 'Noted', data: { n: 3 } }]);
+    await a.core.execute('account', 'acc-1', { kind: 'withdraw', amount: 80 });
+    await b.core.execute('account', 'acc-1', { kind: 'withdraw', amount: 50 });
+    await b.core.execute('account', 'acc-1', { kind: 'deposit', amount: 10 });
+    await a.core.append('doc', [{ type: 'Edited', data: { by: 'a' } }], { expectedVersion: 'no_stream' });
+    await b.core.append('doc', [{ type: 'Edited', data: { by: 'b' } }], { expectedVersion: 0 });
+    await b.core.append('doc', [{ type: 'Edited', data: { by: 'b2' } }]);
+    a.core.setOnline(true);
+    await settle(store, a.core);
+    b.core.setOnline(true);
+    await settle(store, a.core, b.core);
+    await settle(store, a.core, b.core);
+    const all = await expectConverged(store, a.core, b.core);
+    const acc = all
+      .filter((e) => e.stream === 'acc-1')
+      .map((e) => [e.type, (e.data as { amount: number }).amount]);
+    expect(acc).toEqual([
+      ['Deposited', 100],
+      ['Withdrawn', 80],
+      ['Deposited', 10],
+    ]);
+    expect(all.filter((e) => e.stream === 'doc').map((e) => (e.data as { by: string }).by)).toEqual([
+      'a',
+      'b2',
+    ]);
+    expect(b.rejected.map((r) => r.error.code).sort()).toEqual(['CommandRejected', 'WrongExpectedVersion']);
+    expect(a.rejected).toEqual([]);
+  });
+
+  it('stays live over the WebSocket: a write on one client reaches the other without a sync call', async () => {
+    const store = `e2e-l-${Date.now().toString(36)}`;
+    const a = await nodeClient(store);
+    const b = await nodeClient(store);
+    a.core.setOnline(true);
+    b.core.setOnline(true);
+    await settle(store, a.core, b.core);
+    await waitUntil(() => b.core.status().live, 10_000, 'the WebSocket to open');
+    const seen: string[] = [];
+    await b.core.subscribe({}, (events) => {
+      for (const e of events) seen.push(e.id);
+    });
+    const started = Date.now();
+    const r = await a.core.append('live', [{ type: 'Noted', data: {} }]);
+    const [written] = (await a.core.readStream('live')).events;
+    await waitUntil(() => seen.includes(written!.id), 10_000, 'the event to reach the other client');
+    expect(r.version).toBe(1);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+
+  it('asks getToken for a new token when the server refuses the old one', async () => {
+    const store = `e2e-t-${Date.now().toString(36)}`;
+    const asked: boolean[] = [];
+    const core = new WorkerCore({
+      transport: (o, t) =>
+        new HttpTransport(
+          o.url,
+          o.store,
+          t,
+          fetch,
+          (u) => new WebSocket(u) as unknown as globalThis.WebSocket,
+        ),
+      engine: { backoffBase: 5, backoffCap: 200 },
+    });
+    open.push(core);
+    await core.init(
+      { url: api, store, dbName: `e2e-${store}`, online: false, live: false },
+      async (refresh) => {
+        asked.push(refresh);
+        return refresh ? token(store) : 'expired.or.wrong';
+      },
+    );
+    await core.append('t', [{ type: 'Noted', data: {} }]);
+    core.setOnline(true);
+    await settle(store, core);
+    expect(await serverEvents(store)).toHaveLength(1);
+    expect(asked).toContain(true);
+  });
+
+  it.each([1, 2, 3])(
+    'holds each event exactly once through a fault-injecting transport (seed %i)',
+    async (seed) => {
+      const store = `e2e-f${seed}-${Date.now().toString(36)}`;
+      const faults: Faults = {
+        dropRequest: 0.15,
+        dropAnswer: 0.2,
+        duplicate: 0.15,
+        reorder: 0.15,
+        cutLive: 0.3,
+      };
+      const a = await nodeClient(store, faults, seed);
+      const b = await nodeClient(store, faults, seed + 100);
+      a.core.setOnline(true);
+      b.core.setOnline(true);
+      const writes: Promise<unknown>[] = [];
+      for (let i = 0; i < 30; i++) {
+        const c = i % 2 === 0 ? a.core : b.core;
+        if (i % 3 === 0) writes.push(c.execute('account', `acc-${i % 4}`, { kind: 'deposit', amount: i }));
+        else
+          writes.push(
+            c.append(`s-${i % 5}`, [
+              { type: 'Noted', data: { i } },
+              { type: 'Noted', data: { i, j: 2 } },
+            ]),
+          );
+        if (i === 10) a.core.setOnline(false);
+        if (i === 20) a.core.setOnline(true);
+        if (i % 7 === 0) await new Promise((r) => setTimeout(r, 20));
+      }
+      await Promise.all(writes);
+      await settle(store, a.core, b.core);
+      await settle(store, a.core, b.core);
+      const all = await expectConverged(store, a.core, b.core);
+      expect(all).toHaveLength(10 + 20 * 2);
+      expect([...a.rejected, ...b.rejected]).toEqual([]);
+    },
+    120_000,
+  );
+
+  describe('in Chromium', () => {
+    let dir: string;
+    let pageServer: Server;
+    const gate: Gate = { open: false };
+    beforeAll(async () => {
+      dir = await buildApp();
+      pageServer = await serve(dir, PAGE_PORT, new URL(api), gate);
+    });
+    afterAll(async () => {
+      await new Promise((r) => pageServer.close(r));
+      await rm(dir, { recursive: true, force: true });
+    });
+
+    it('appends offline, reloads, reconnects: the events are confirmed exactly once', async () => {
+      const store = `e2e-c-${Date.now().toString(36)}`;
+      const url = `http://127.0.0.1:${PAGE_PORT}/?store=${store}&server=${encodeURIComponent(`http://127.0.0.1:${PAGE_PORT}`)}&token=${token(store)}`;
+      const { context, dispose } = await launch();
+      try {
+        const page = await context.newPage();
+        await page.goto(url);
+        await page.waitForFunction(() => globalThis.app !== undefined);
+        await page.evaluate(() => app.client.rejections());
+        await context.setOffline(true);
+        await waitUntil(() => page.evaluate(() => !app.client.status.get().online), 5000, 'offline');
+        const ids = await page.evaluate(async () => {
+          await app.client.append('cart-1', [
+            { type: 'Added', data: { sku: 'a' } },
+            { type: 'Added', data: { sku: 'b' } },
+          ]);
+          const r = await app.client.execute('account', 'acc-1', { kind: 'deposit', amount: 7 });
+          const cart = await app.client.readStream('cart-1');
+          return [...cart.events.map((e) => e.id), ...r.events.map((e) => e.id)];
+        });
+        // Back online but the server unreachable: a reload (no service worker, so not while offline).
+        await context.setOffline(false);
+        await page.reload();
+        await page.waitForFunction(() => globalThis.app !== undefined);
+        const before = await page.evaluate(async () => ({
+          ids: (await app.client.readAll()).events.map((e) => [e.id, e.pending]),
+          pending: (await app.client.syncNow()).pending,
+        }));
+        expect(before.ids).toEqual(ids.map((id) => [id, true]));
+        expect(before.pending).toBe(2);
+        expect(await serverEvents(store)).toEqual([]);
+        gate.open = true;
+        await page.evaluate(() => app.client.syncNow());
+        await waitUntil(
+          () =>
+            page.evaluate(
+              () =>
+                app.client.status.get().pending === 0 && app.client.status.get().lastConfirmedPosition >= 3,
+            ),
+          30_000,
+          'the outbox to drain',
+        );
+        const all = await serverEvents(store);
+        expect(all.map((e) => e.id).sort()).toEqual([...ids].sort());
+        const local = await page.evaluate(() => app.client.readAll());
+        expect(local.events.map((e) => [e.id, e.pending])).toEqual(ids.map((id) => [id, false]));
+      } finally {
+        gate.open = false;
+        await dispose();
+      }
+    });
+
+    it('two tabs write while the server is away; the leader closes; the other pushes everything once', async () => {
+      const store = `e2e-t-${Date.now().toString(36)}`;
+      const url = `http://127.0.0.1:${PAGE_PORT}/?store=${store}&server=${encodeURIComponent(`http://127.0.0.1:${PAGE_PORT}`)}&token=${token(store)}`;
+      const { context, dispose } = await launch();
+      try {
+        const tabs = [await context.newPage(), await context.newPage()];
+        for (const p of tabs) {
+          await p.goto(url);
+          await p.waitForFunction(() => globalThis.app !== undefined);
+          await p.evaluate(() => app.client.rejections());
+        }
+        const leaders = () => Promise.all(tabs.map((p) => p.evaluate(() => app.client.status.get().leader)));
+        await waitUntil(async () => (await leaders()).filter(Boolean).length === 1, 10_000, 'one leader');
+        await Promise.all(
+          tabs.map((p, i) =>
+            p.evaluate(
+              (i) =>
+                Promise.all(
+                  Array.from({ length: 10 }, (_, k) =>
+                    app.client.append(`tab-${i}`, [{ type: 'Noted', data: { k } }]),
+                  ),
+                ),
+              i,
+            ),
+          ),
+        );
+        const [firstLeads] = await leaders();
+        const leader = firstLeads ? tabs[0]! : tabs[1]!;
+        const follower = firstLeads ? tabs[1]! : tabs[0]!;
+        await leader.close();
+        await waitUntil(
+          () => follower.evaluate(() => app.client.status.get().leader),
+          10_000,
+          'the handover',
+        );
+        gate.open = true;
+        await follower.evaluate(() => app.client.syncNow());
+        await waitUntil(
+          () => follower.evaluate(() => app.client.status.get().pending === 0),
+          30_000,
+          'the outbox to drain',
+        );
+        const all = await serverEvents(store);
+        expect(all).toHaveLength(20);
+        expect(new Set(all.map((e) => e.id)).size).toBe(20);
+        for (const s of ['tab-0', 'tab-1']) {
+          expect(all.filter((e) => e.stream === s).map((e) => e.version)).toEqual(
+            Array.from({ length: 10 }, (_, k) => k + 1),
+          );
+        }
+        const local = await follower.evaluate(() => app.client.readAll());
+        expect(local.events.filter((e) => !e.pending)).toHaveLength(20);
+      } finally {
+        gate.open = false;
+        await dispose();
+      }
+    });
+  });
+});
