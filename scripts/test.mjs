@@ -28,6 +28,11 @@ if (only.length === 0) {
   if (run('npx', ['biome', 'check', '.']) !== 0) failedSteps.push('lint');
 }
 
+// The browser suites run the repository's Worker, which serves the built demo app.
+if (only.length === 0 || only.includes('e2e')) {
+  if (run(process.execPath, [join(root, 'apps', 'demo', 'build.mjs')]) !== 0) failedSteps.push('demo build');
+}
+
 rmSync(join(root, resultsDir), { recursive: true, force: true });
 mkdirSync(join(root, resultsDir), { recursive: true });
 for (const suite of suites) {

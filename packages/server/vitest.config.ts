@@ -5,7 +5,7 @@ export default defineConfig({
   plugins: [
     cloudflareTest({
       main: './test/worker.ts',
-      wrangler: { configPath: '../../wrangler.toml' },
+      wrangler: { configPath: './wrangler.toml' },
       miniflare: {
         bindings: { EDGELOG_JWT_SECRET: 'test-secret', EDGELOG_BENCH: '1' },
       },

@@ -76,5 +76,4 @@ export type Emitted<E extends BoardEvent> = E extends BoardEvent
   ? { type: E['type']; data: E['data'] }
   : never;
 
-export const productStream = (sku: string) => `product-${sku}`;
-export const orderStream = (orderId: string) => `order-${orderId}`;
+export { orderStream, productStream } from './streams.ts';
