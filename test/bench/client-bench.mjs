@@ -17,7 +17,24 @@ const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const PORT = Number(process.env.PORT ?? 8792);
 
 const dir = await mkdtemp(join(tmpdir(), 'edgelog-bench-'));
+// CLIENT_SRC=<dir> benches another copy of packages/client/src (e.g. the code before a change)
+// with the same page and worker, to compare both in one session.
+const clientSrc = process.env.CLIENT_SRC;
+const plugins = clientSrc
+  ? [
+      {
+        name: 'client-src',
+        setup(b) {
+          b.onResolve({ filter: /^@edgelog\/client(\/worker)?$/ }, (args) => ({
+            path: join(clientSrc, args.path.endsWith('/worker') ? 'worker.ts' : 'index.ts'),
+          }));
+        },
+      },
+    ]
+  : [];
 await build({
+  plugins,
+  nodePaths: [join(here, '../../node_modules')],
   entryPoints: { page: join(here, 'client-app/page.ts'), worker: join(here, 'client-app/worker.ts') },
   outdir: dir,
   bundle: true,
@@ -58,6 +75,7 @@ const context = await chromium.launchPersistentContext(profile, {
 });
 const page = await context.newPage();
 page.on('pageerror', (e) => console.error('page error:', e));
+if (process.env.DEBUG) page.on('console', (m) => process.stderr.write(`console: ${m.text()}\n`));
 await page.goto(`http://127.0.0.1:${PORT}/`);
 await page.waitForFunction(() => globalThis.bench !== undefined);
 

@@ -164,8 +164,13 @@ describe('@edgelog/client in Chromium', () => {
         10_000,
         'the other tab to take over',
       );
-      const pending = await follower.evaluate(() => app.client.status.get().pending);
-      expect(pending).toBe(42);
+      // Every commit of both tabs is still pending (no server here); the new leader counts them
+      // all once its status has caught up with the other tab's writes.
+      await waitUntil(
+        () => follower.evaluate(() => app.client.status.get().pending === 42),
+        10_000,
+        'the new leader to count all 42 pending commits',
+      );
     } finally {
       await dispose();
     }

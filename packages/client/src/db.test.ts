@@ -3,6 +3,8 @@ import { openDB } from 'idb';
 import { describe, expect, it } from 'vitest';
 import { DB_VERSION, openLogDb } from './db.ts';
 import { LocalEventStore } from './local-event-store.ts';
+import { ProjectionRunner } from './projections.ts';
+import { SyncStore } from './sync-store.ts';
 import { WorkerCore } from './worker-core.ts';
 
 describe('the IndexedDB upgrade ladder', () => {
@@ -110,9 +112,12 @@ describe('the IndexedDB upgrade ladder', () => {
       to: 3,
       events: [event(ids[0]!, 2, 2), event(ids[1]!, 3, 3)],
       ids,
-      commits: [{ commitId: 'c-1', stream: 'order-1', ids, seq: 3072 }],
+      commits: [
+        { commitId: 'c-1', stream: 'order-1', ids: [ids[0]!], seq: 3072 },
+        { commitId: 'c-2', stream: 'order-1', ids: [ids[1]!], seq: 3073 },
+      ],
       pq: 3,
-      pc: ['c-1'],
+      pc: ['c-1', 'c-2'],
       heads: [['order-1', 3]],
     });
     old.close();
@@ -120,9 +125,13 @@ describe('the IndexedDB upgrade ladder', () => {
     const db = await openLogDb(name);
     expect(db.version).toBe(DB_VERSION);
     const log = db.transaction('log').store;
-    expect([...log.indexNames].sort()).toEqual(['heads', 'local', 'pending', 'unacked']);
+    expect([...log.indexNames].sort()).toEqual(['from', 'heads', 'local', 'pending', 'unacked']);
     expect(await db.getAllKeysFromIndex('log', 'local')).toEqual([3]);
-    expect((await db.get('log', 3))?.ids).toBeUndefined();
+    const migrated = await db.get('log', 3);
+    expect(migrated?.ids).toBeUndefined();
+    expect(migrated?.pc).toBeUndefined();
+    expect(migrated?.pn).toBe(2);
+    expect(await db.getAllKeysFromIndex('log', 'unacked')).toEqual([3]);
     const store = new LocalEventStore(db);
     const retried = await store.append('order-1', [
       { id: ids[0]!, type: 'Placed', data: { n: 2 } },
@@ -135,6 +144,14 @@ describe('the IndexedDB upgrade ladder', () => {
     ]);
     await expect(mixed).rejects.toMatchObject({ code: 'IdempotencyConflict' });
     expect((await store.readStream('order-1')).version).toBe(3);
+    await store.append('order-2', [{ id: crypto.randomUUID(), type: 'Placed', data: {} }]);
+    const sync = new SyncStore(db, {
+      projections: new ProjectionRunner([]),
+      deciders: {},
+      onWrite: () => {},
+    });
+    expect(await sync.pendingCount()).toBe(3);
+    expect((await sync.outbox()).map((c) => c.commit.commitId).slice(0, 2)).toEqual(['c-1', 'c-2']);
     await store.close();
   });
 });
@@ -163,6 +180,35 @@ describe('local idempotency across tabs (two connections to one database)', () =
     // And the other way round, after b wrote.
     expect(await a.append('s-b', first)).toEqual({ version: 1, positions: [1] });
     expect((await a.readAll()).events).toHaveLength(3);
+    await a.close();
+    await b.close();
+  });
+});
+
+describe('cached versions across tabs (two connections to one database)', () => {
+  it('never decides from versions another connection moved', async () => {
+    const name = 'two-tabs-versions';
+    const a = new LocalEventStore(await openLogDb(name));
+    const b = new LocalEventStore(await openLogDb(name));
+    const one = () => [{ id: crypto.randomUUID(), type: 'T', data: {} }];
+    const fresh = async (store: LocalEventStore, stream: string, expectedVersion?: number | 'any') =>
+      (
+        await store.log.append(stream, one(), {
+          freshIds: true,
+          ...(expectedVersion ? { expectedVersion } : {}),
+        })
+      ).version;
+    expect(await fresh(a, 's')).toBe(1);
+    expect(await fresh(a, 's')).toBe(2); // a's cache is warm now
+    expect(await fresh(b, 's')).toBe(3);
+    // a's cache says 2: the append must not reuse version 3, nor refuse an expected 3.
+    expect(await fresh(a, 's')).toBe(4);
+    expect(await fresh(b, 's', 4)).toBe(5);
+    expect(await fresh(a, 's', 5)).toBe(6);
+    await expect(fresh(b, 's', 5)).rejects.toMatchObject({ code: 'WrongExpectedVersion' });
+    const read = await a.readStream('s');
+    expect(read.events.map((e) => e.version)).toEqual([1, 2, 3, 4, 5, 6]);
+    expect(new Set(read.events.map((e) => e.position)).size).toBe(6);
     await a.close();
     await b.close();
   });

@@ -42,9 +42,15 @@ export interface CommitInfo {
  * the last local position the record was given (so the next position is the last key + 1,
  * and the record holding position p is the first with key >= p); removed events leave gaps.
  * `pq` is present while the record holds commits a pull has not yet covered (the outbox
- * index); `pc` lists the ids of those the server has not acknowledged (counted for status).
+ * index); `pn` counts those the server has not acknowledged (the `unacked` index: status).
  */
 export interface LogRecord {
+  /**
+   * The tail this record was written after, plus one (unique: the `from` index). Every write
+   * that adds a record, or changes stored versions in place, adds one at the tail it read, so
+   * an append that decided from a cached tail and versions fails on this index if anything
+   * moved since, instead of reading the tail and the versions again to verify them.
+   */
   from: number;
   to: number;
   events: StoredEvent[];
@@ -61,7 +67,10 @@ export interface LogRecord {
   li?: number;
   commits?: CommitInfo[];
   pq?: number;
+  /** Commit ids the server has not acknowledged: written by databases before version 6. */
   pc?: string[];
+  /** How many of the record's commits the server has not acknowledged (absent when none). */
+  pn?: number;
   /**
    * `[stream, highest version of it in this record]` per stream: the `heads` index finds a
    * stream's records and its version (the highest key) without a record per stream to keep.
@@ -114,7 +123,7 @@ export interface LogSchema extends DBSchema {
   log: {
     key: number;
     value: LogRecord;
-    indexes: { local: number; pending: number; unacked: string; heads: [string, number] };
+    indexes: { local: number; from: number; pending: number; unacked: number; heads: [string, number] };
   };
   rejections: { key: string; value: Rejection };
   meta: { key: string; value: SyncMeta };
@@ -127,18 +136,20 @@ export type LogDb = IDBPDatabase<LogSchema>;
 
 export const DB_VERSION = 6;
 
-/** Sets `pc` (and `pq`) from the record's commits; a record without open commits leaves the outbox. */
+/** Sets `pn` (and `pq`) from the record's commits; a record without open commits leaves the outbox. */
 export function withUnacked<R extends Omit<LogRecord, 'heads'>>(rec: R): R {
   if (!rec.commits || rec.commits.length === 0) {
     delete rec.commits;
     delete rec.pq;
     delete rec.pc;
+    delete rec.pn;
     return rec;
   }
   rec.pq = rec.to;
-  const open = rec.commits.filter((c) => !c.acked).map((c) => c.commitId);
-  if (open.length > 0) rec.pc = open;
-  else delete rec.pc;
+  delete rec.pc;
+  const open = rec.commits.reduce((n, c) => (c.acked ? n : n + 1), 0);
+  if (open > 0) rec.pn = open;
+  else delete rec.pn;
   return rec;
 }
 
@@ -180,7 +191,8 @@ export function openLogDb(name: string, onBlocking?: () => void): Promise<LogDb>
       }
       if (oldVersion < 3) {
         const log = tx.objectStore('log');
-        log.createIndex('unacked', 'pc', { multiEntry: true });
+        // Replaced at version 6 (see below).
+        (log as unknown as IDBObjectStore).createIndex('unacked', 'pc', { multiEntry: true });
         for (let c = await log.index('pending').openCursor(); c; c = await c.continue()) {
           await c.update(withUnacked(c.value));
         }
@@ -201,14 +213,19 @@ export function openLogDb(name: string, onBlocking?: () => void): Promise<LogDb>
         const log = tx.objectStore('log');
         const raw = log as unknown as { indexNames: DOMStringList; deleteIndex(name: string): void };
         if (raw.indexNames.contains('ids')) raw.deleteIndex('ids');
+        // `unacked` had an entry per open commit; now one per record, keyed by how many.
+        if (raw.indexNames.contains('unacked')) raw.deleteIndex('unacked');
+        log.createIndex('unacked', 'pn');
         log.createIndex('local', 'li');
+        // Every record starts at the tail it was written after: a writer that decided from a
+        // stale tail (another tab or the sync engine wrote since) collides here and retries.
+        log.createIndex('from', 'from', { unique: true });
         for (let c = await log.openCursor(); c; c = await c.continue()) {
-          if (c.value.ids !== undefined) {
-            const rec = c.value;
-            rec.li = rec.to;
-            delete rec.ids;
-            await c.update(rec);
-          }
+          const rec = c.value;
+          if (rec.ids === undefined && rec.pc === undefined && rec.pq === undefined) continue;
+          if (rec.ids !== undefined) rec.li = rec.to;
+          delete rec.ids;
+          await c.update(withUnacked(rec));
         }
       }
     },

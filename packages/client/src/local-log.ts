@@ -56,6 +56,8 @@ export const writeScope = (projections: ProjectionRunner): StoreNames<LogSchema>
 
 class StaleCache extends Error {}
 
+const isConstraintError = (e: unknown) => (e as { name?: unknown } | null)?.name === 'ConstraintError';
+
 /** The last local position, i.e. the last log key (0 when empty). */
 export async function tailKey(log: LogStore): Promise<number> {
   const cursor = await log.openKeyCursor(null, 'prev');
@@ -272,15 +274,14 @@ export class LocalLog {
     const names = [...new Set(jobs.map((j) => j.stream))];
     // Ids the app gave (a retry may bring them again) are looked up; ids the worker made are new.
     const checkIds = jobs.some((j) => !j.options.freshIds);
-    const reads = Promise.all([tailKey(log), ...names.map((s) => streamVersion(log, s))]);
-    // Warm cache: decide and write without waiting for the reads, which then only verify it;
-    // a mismatch (another tab, a pull) aborts the transaction before it can commit.
+    // Warm cache: decide and write without reading the tail or the versions. The record's
+    // `from` (the cached tail + 1) is unique: if anything was written since (another tab, a
+    // pull, a renumber), a record with that `from` exists and the add fails before it commits.
     const cache = this.#cache;
     const warm = !checkIds && cache !== undefined && names.every((n) => cache.versions.has(n));
     const [tail, ...versions] = warm
       ? [cache.tail, ...names.map((n) => cache.versions.get(n)!)]
-      : await reads;
-    if (warm) reads.catch(() => undefined);
+      : await Promise.all([tailKey(log), ...names.map((s) => streamVersion(log, s))]);
     const state = new Map<string, { version: number }>();
     names.forEach((s, i) => {
       state.set(s, { version: versions[i]! });
@@ -330,6 +331,11 @@ export class LocalLog {
       try {
         checkExpectedVersion(job.stream, job.options.expectedVersion, rec.version);
       } catch (e) {
+        // A refusal is never decided on cached versions: nothing written would verify them.
+        if (warm) {
+          tx.abort();
+          throw new StaleCache();
+        }
         outcomes.push({ error: e });
         continue;
       }
@@ -374,17 +380,15 @@ export class LocalLog {
       commits.forEach((c, i) => {
         c.seq = lp * SEQ_SLOTS + i;
       });
-      writes.push(log.put(finalize({ from: tail + 1, to: lp, li: lp, events, commits, heads: [] })));
+      // `add`, never `put`: a stale key must fail, not replace another writer's record.
+      writes.push(log.add(finalize({ from: tail + 1, to: lp, li: lp, events, commits, heads: [] })));
     }
-    if (warm) {
-      const [t, ...vs] = await reads;
-      if (t !== tail || vs.some((v, i) => v !== versions[i])) {
-        for (const w of writes) w.catch(() => undefined);
-        tx.abort();
-        throw new StaleCache();
-      }
+    try {
+      await Promise.all(writes);
+    } catch (e) {
+      if (warm && isConstraintError(e)) throw new StaleCache();
+      throw e;
     }
-    await Promise.all(writes);
     await this.projections.apply(tx, events);
     await done;
     const next = this.#cache ?? { tail: 0, versions: new Map<string, number>() };

@@ -85,6 +85,18 @@ export class ProjectionRunner {
     await Promise.all(writes);
   }
 
+  /** An empty record went in at `to` after `tail`: checkpoints that were at the tail move on. */
+  async advance(tx: Tx, tail: number, to: number): Promise<void> {
+    if (!this.active) return;
+    const checkpoints = tx.objectStore('checkpoints');
+    await Promise.all(
+      this.definitions.map(async (d) => {
+        const cp = await checkpoints.get(projectionId(d));
+        if (cp && cp.lp === tail) await checkpoints.put({ ...cp, lp: to });
+      }),
+    );
+  }
+
   /** Drops every row and refolds the whole log: after events left the optimistic view. */
   async rebuild(tx: Tx): Promise<void> {
     if (!this.active) return;

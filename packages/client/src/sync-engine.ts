@@ -202,16 +202,30 @@ export class SyncEngine {
     const limit = this.options.pullLimit ?? 5000;
     let after = (await this.store.meta()).pulled;
     const start = after;
+    const fetch = (from: number) => {
+      const p = this.transport.pull(from, limit);
+      p.catch(() => undefined); // a page fetched ahead may be dropped unread
+      return p;
+    };
+    let next = fetch(after);
     for (;;) {
-      const page = await this.transport.pull(after, limit);
-      const reached = page.events.length > 0 ? await this.store.applyPulled(page.events, page.head) : after;
+      const page = await next;
+      const full = page.events.length >= limit;
+      const last = page.events.at(-1)?.position ?? after;
+      const applying = page.events.length > 0 ? this.store.applyPulled(page.events, page.head) : after;
+      // The next page travels while this one is written. applyPulled reads the cursor inside
+      // its transaction and applies only what follows it contiguously, so a page fetched
+      // ahead from the wrong place is harmless: it is fetched again from where we got to.
+      if (full) next = fetch(last);
+      const reached = await applying;
       const total = Math.max(page.head - start, 0);
       this.#emit({
         lastConfirmedPosition: reached,
         head: Math.max(page.head, reached),
         catchUp: { processed: Math.min(reached - start, total), total },
       });
-      if (page.events.length < limit || reached === after) return;
+      if (!full || reached === after) return;
+      if (reached !== last) next = fetch(reached);
       after = reached;
     }
   }

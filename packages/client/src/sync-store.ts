@@ -116,9 +116,19 @@ export class SyncStore {
     return out.sort((a, b) => a.commit.seq - b.commit.seq);
   }
 
-  /** Commits the server has not acknowledged: one count over an index, no records read. */
+  /** Commits the server has not acknowledged: counted over an index, no records read. */
   async pendingCount(): Promise<number> {
-    return this.db.countFromIndex('log', 'unacked');
+    // The index keys records by their number of open commits n: the sum of n is the sum over
+    // k >= 1 of the records with n >= k (counts go eight at a time; most records have n = 1).
+    const index = this.db.transaction('log', 'readonly').store.index('unacked');
+    let total = 0;
+    for (let k = 1; ; k += 8) {
+      const counts = await Promise.all(
+        Array.from({ length: 8 }, (_, i) => index.count(IDBKeyRange.lowerBound(k + i))),
+      );
+      for (const c of counts) total += c;
+      if (counts[7] === 0) return total;
+    }
   }
 
   async rejections(): Promise<Rejection[]> {
@@ -165,7 +175,7 @@ export class SyncStore {
     }
     const log = tx.objectStore('log');
     await Promise.all([...dirty].map((r) => log.put(finalize(r))));
-    await this.#renumber(tx, moved);
+    await this.#renumber(tx, moved, false);
     await done;
     if (dirty.size > 0) this.deps.onWrite(Math.max(...[...dirty].map((r) => r.to)));
   }
@@ -234,12 +244,12 @@ export class SyncStore {
     }
     const writes: Promise<unknown>[] = [...dirty].map((r) => log.put(finalize(r)));
     if (foreign.length > 0) {
-      writes.push(log.put(finalize({ from: tail + 1, to: lp, events: foreign, heads: [] })));
+      writes.push(log.add(finalize({ from: tail + 1, to: lp, events: foreign, heads: [] })));
     }
     m.head = Math.max(m.head, head, m.pulled);
     writes.push(metaStore.put(m));
     await Promise.all(writes);
-    await this.#renumber(tx, renumberStreams);
+    await this.#renumber(tx, renumberStreams, foreign.length > 0);
     await this.deps.projections.apply(tx, foreign);
     await done;
     if (foreign.length > 0) this.deps.onWrite(lp);
@@ -277,7 +287,7 @@ export class SyncStore {
       tx.objectStore('log').put(finalize(rec)),
       tx.objectStore('rejections').put(rejection),
     ]);
-    await this.#renumber(tx, new Set([commit.stream]));
+    await this.#renumber(tx, new Set([commit.stream]), false);
     await this.deps.projections.rebuild(tx);
     return rejection;
   }
@@ -384,7 +394,7 @@ export class SyncStore {
         seq: commit.seq,
       };
       writes.push(
-        log.put(
+        log.add(
           finalize({
             from: tail + 1,
             to,
@@ -397,17 +407,27 @@ export class SyncStore {
       );
     }
     await Promise.all(writes);
-    await this.#renumber(tx, new Set([commit.stream]));
+    await this.#renumber(tx, new Set([commit.stream]), newEvents.length > 0);
     await this.deps.projections.rebuild(tx);
     await done;
     this.deps.onWrite(tail + newEvents.length);
     return { kind: 'replayed', commitId: replacedBy };
   }
 
-  /** Renumbers the pending events of `names` after their confirmed events, in outbox order. */
-  async #renumber(tx: Tx, names: ReadonlySet<string>): Promise<void> {
+  /**
+   * Renumbers the pending events of `names` after their confirmed events, in outbox order.
+   * Stream versions may change here without a record added (`grew`): then an empty record is
+   * added at the tail, so that appends deciding from cached versions collide on its `from`
+   * (see LogRecord.from) instead of using versions that moved under them.
+   */
+  async #renumber(tx: Tx, names: ReadonlySet<string>, grew: boolean): Promise<void> {
     if (names.size === 0) return;
     const log = tx.objectStore('log');
+    if (!grew) {
+      const tail = await tailKey(log);
+      await log.add({ from: tail + 1, to: tail + 1, events: [], heads: [] });
+      await this.deps.projections.advance(tx, tail, tail + 1);
+    }
     const order = pendingOrder((await pendingRecords(tx)).flatMap((r) => r.commits ?? []));
     for (const name of names) {
       const records = await streamRecords(log, name);
