@@ -1,10 +1,8 @@
 import 'fake-indexeddb/auto';
-import { type ChildProcess, spawn } from 'node:child_process';
 import { createHmac } from 'node:crypto';
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
-import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { type Faults, faulty, seeded } from '@edgelog/client/testing';
@@ -12,6 +10,7 @@ import { HttpTransport, type RejectionNotice, WorkerCore } from '@edgelog/client
 import type { EventEnvelope } from '@edgelog/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
+import { type EdgeServer, startEdgeServer } from '../support/edge-server.ts';
 import { account } from './app/domain.ts';
 import type { App } from './app/page.ts';
 import { buildApp, type Gate, launch, serve, waitUntil } from './harness.ts';
@@ -48,58 +47,9 @@ async function serverEvents(store: string): Promise<EventEnvelope[]> {
   }
 }
 
-let wrangler: ChildProcess | undefined;
-let persist: string;
-
+let server: EdgeServer | undefined;
 async function startServer(): Promise<void> {
-  persist = await mkdtemp(join(tmpdir(), 'edgelog-e2e-state-'));
-  wrangler = spawn(
-    process.execPath,
-    [
-      join(root, 'node_modules', 'wrangler', 'bin', 'wrangler.js'),
-      'dev',
-      '--ip',
-      '127.0.0.1',
-      '--port',
-      String(SERVER_PORT),
-      '--persist-to',
-      persist,
-      '--var',
-      `EDGELOG_JWT_SECRET:${SECRET}`,
-    ],
-    {
-      cwd: root,
-      detached: true,
-      stdio: ['ignore', 'pipe', 'pipe'],
-      env: {
-        ...process.env,
-        WRANGLER_SEND_METRICS: 'false',
-        WRANGLER_SEND_ERROR_REPORTS: 'false',
-        WRANGLER_HIDE_BANNER: 'true',
-        CLOUDFLARE_CF_FETCH_ENABLED: 'false',
-      },
-    },
-  );
-  let log = '';
-  wrangler.stdout?.on('data', (d) => {
-    log += String(d);
-  });
-  wrangler.stderr?.on('data', (d) => {
-    log += String(d);
-  });
-  const start = Date.now();
-  for (;;) {
-    try {
-      const res = await fetch(`${api}/health`);
-      if (res.ok) return;
-    } catch {
-      // not up yet
-    }
-    if (Date.now() - start > 90_000 || wrangler.exitCode !== null) {
-      throw new Error(`the edge server did not start:\n${log.slice(-3000)}`);
-    }
-    await new Promise((r) => setTimeout(r, 250));
-  }
+  server = await startEdgeServer(SERVER_PORT, SECRET);
 }
 
 const open: WorkerCore[] = [];
@@ -168,14 +118,7 @@ describe.skipIf(!ready)('sync against the real edge server (wrangler dev)', () =
   beforeAll(startServer, 120_000);
   afterAll(async () => {
     for (const c of open.splice(0)) await c.close();
-    const server = wrangler;
-    if (server?.pid && server.exitCode === null) {
-      const exited = new Promise((resolve) => server.once('exit', resolve));
-      process.kill(-server.pid, 'SIGTERM');
-      await Promise.race([exited, new Promise((resolve) => setTimeout(resolve, 10_000))]);
-    }
-    // workerd may still be flushing its SQLite files for a moment after it exits.
-    await rm(persist, { recursive: true, force: true, maxRetries: 10, retryDelay: 200 });
+    await server?.stop();
   });
 
   it('offline appends on two clients, to different streams and the same one: once each, replayed or reported', async () => {

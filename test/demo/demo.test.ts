@@ -337,6 +337,63 @@ describe('the demo app in Chromium against the demo Worker (wrangler dev)', () =
     expect(b_).toEqual(['OrderOpened', 'LineAdded', 'OrderPlaced', 'OrderCancelled']);
   });
 
+  it('two users edit the same order while one is offline: one edit is replayed, a later one refused', async () => {
+    const a = await browser();
+    const b = await browser();
+    const pa = await open(a, `olga-${run}`);
+    const pb = await open(b, `oscar-${run}`);
+    const tea = `shared-tea-${run}`;
+    const cake = `shared-cake-${run}`;
+    await listProduct(pa, tea, 'Tea', '2.00');
+    await listProduct(pa, cake, 'Cake', '3.00');
+    for (const sku of [tea, cake]) {
+      await receive(pa, sku, 10);
+      await waitAvailable(pa, sku, 10, 'stock received');
+    }
+    const orderId = await openOrder(pa, `Shared ${run}`);
+    await card(pb, orderId).waitFor({ timeout: WAIT });
+    await pb.waitForSelector(`tr[data-sku="${cake}"]`, { timeout: WAIT });
+
+    // B, offline, adds cake; A, online, adds tea to the same order: B's command is replayed
+    // on the new state (the stream moved) and both lines survive.
+    await goOffline(b, pb);
+    await addLine(pb, orderId, cake, 1, 'Cake');
+    await addLine(pa, orderId, tea, 2, 'Tea');
+    await settled(pa, 'A added tea');
+    await b.setOffline(false);
+    await settled(pb, 'B after the replay');
+    for (const page of [pa, pb]) {
+      await card(page, orderId).locator('li', { hasText: '1 × Cake' }).waitFor({ timeout: WAIT });
+      await card(page, orderId).locator('li', { hasText: '2 × Tea' }).waitFor({ timeout: WAIT });
+    }
+    expect(await pb.locator('[data-testid=rejection]').count()).toBe(0);
+
+    // B, offline again, adds more cake; A places the order meanwhile: the replay is refused
+    // (lines cannot change once placed), shown to B, and its line is gone from both views.
+    await goOffline(b, pb);
+    await addLine(pb, orderId, cake, 4, 'Cake', 5);
+    await card(pa, orderId).getByRole('button', { name: 'Place' }).click();
+    await inLane(pa, 'placed', orderId);
+    await settled(pa, 'A placed');
+    await b.setOffline(false);
+    const rejection = pb.locator('[data-testid=rejection]', { hasText: 'lines cannot change' });
+    await rejection.waitFor({ timeout: WAIT });
+    await settled(pb, 'B after the refusal');
+    await inLane(pb, 'placed', orderId);
+    await card(pb, orderId).locator('li', { hasText: '1 × Cake' }).waitFor({ timeout: WAIT });
+    expect(await card(pb, orderId).locator('li', { hasText: '5 × Cake' }).count()).toBe(0);
+
+    const all = await expectOnce();
+    const lines = all.filter((e) => e.stream === `order-${orderId}` && e.type === 'LineAdded');
+    expect(lines.map((e) => e.data.sku).sort()).toEqual([cake, tea].sort());
+    expect(all.filter((e) => e.stream === `order-${orderId}`).map((e) => e.type)).toEqual([
+      'OrderOpened',
+      'LineAdded',
+      'LineAdded',
+      'OrderPlaced',
+    ]);
+  });
+
   it('two tabs of one browser: both render, one syncs, a change in one shows in the other', async () => {
     const sku = `mug-${run}`;
     const context = await browser();
