@@ -10,7 +10,7 @@ import { proxy, type Remote, releaseProxy, wrap } from 'comlink';
 import type { LocalEnvelope } from './envelope.ts';
 import { ClientError, fromPlainError } from './errors.ts';
 import type { LocalAppendResult, ReadOptions } from './local-log.ts';
-import type { ClientStatus, RejectionNotice } from './status.ts';
+import { type ClientStatus, initialStatus, type RejectionNotice } from './status.ts';
 import type { WorkerApi } from './worker.ts';
 import type { AnyDecider, ProjectionQuery, ProjectionStatus } from './worker-core.ts';
 
@@ -101,19 +101,6 @@ export interface Client<
   close(): Promise<void>;
 }
 
-const initial: ClientStatus = {
-  online: true,
-  leader: false,
-  syncing: false,
-  live: false,
-  pending: 0,
-  lastConfirmedPosition: 0,
-  head: 0,
-  lastError: undefined,
-  lastRejection: undefined,
-  catchUp: { processed: 0, total: 0 },
-};
-
 async function call<T>(p: Promise<T>): Promise<T> {
   try {
     return await p;
@@ -136,7 +123,7 @@ export function createClient<
         : w;
   const api: Remote<WorkerApi> = wrap<WorkerApi>(worker);
   const online = typeof navigator === 'undefined' ? true : navigator.onLine;
-  let status: ClientStatus = { ...initial, online };
+  let status: ClientStatus = initialStatus(online);
   const listeners = new Set<(s: ClientStatus) => void>();
   const rejectionListeners = new Set<(r: RejectionNotice) => void>();
   let closed = false;

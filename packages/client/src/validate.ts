@@ -1,4 +1,4 @@
-import type { ExpectedVersion, Limits, NewEvent } from '@edgelog/core';
+import { type ExpectedVersion, type Limits, matchesExpectedVersion, type NewEvent } from '@edgelog/core';
 import { payloadTooLarge, validationError, wrongExpectedVersion } from './errors.ts';
 
 // The same rules as core's zod schemas (envelope.ts), hand-written so the worker does not
@@ -83,13 +83,6 @@ export function validateAppend(stream: string, events: readonly unknown[], limit
   });
 }
 
-export function matchesExpectedVersion(expected: ExpectedVersion | undefined, actual: number): boolean {
-  if (expected === undefined || expected === 'any') return true;
-  if (expected === 'no_stream' || expected === 0) return actual === 0;
-  if (expected === 'stream_exists') return actual > 0;
-  return actual === expected;
-}
-
 export function checkExpectedVersion(
   stream: string,
   expected: ExpectedVersion | undefined,
@@ -98,3 +91,4 @@ export function checkExpectedVersion(
   if (!matchesExpectedVersion(expected, actual))
     throw wrongExpectedVersion(stream, expected ?? 'any', actual);
 }
+export { matchesExpectedVersion };

@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { wrongExpectedVersion } from './errors.ts';
+import { matchesExpectedVersion } from './version-rules.ts';
 
 /**
  * `'any'`: no check. `'no_stream'` (or `0`): the stream must not exist. `'stream_exists'`: it must.
@@ -12,14 +13,6 @@ export const ExpectedVersion = z.union([
   z.number().int().nonnegative(),
 ]);
 export type ExpectedVersion = z.infer<typeof ExpectedVersion>;
-
-/** Whether a stream at version `actual` satisfies `expected`. */
-export function matchesExpectedVersion(expected: ExpectedVersion | undefined, actual: number): boolean {
-  if (expected === undefined || expected === 'any') return true;
-  if (expected === 'no_stream' || expected === 0) return actual === 0;
-  if (expected === 'stream_exists') return actual > 0;
-  return actual === expected;
-}
 
 /** Throws WrongExpectedVersion unless a stream at version `actual` satisfies `expected`. */
 export function checkExpectedVersion(

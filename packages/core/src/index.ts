@@ -59,7 +59,7 @@ export type {
   SubscribeOptions,
   Subscription,
 } from './event-store.ts';
-export { checkExpectedVersion, ExpectedVersion, matchesExpectedVersion } from './expected-version.ts';
+export { checkExpectedVersion, ExpectedVersion } from './expected-version.ts';
 export type { InMemoryEventStoreOptions } from './in-memory-event-store.ts';
 export { InMemoryEventStore } from './in-memory-event-store.ts';
 export type { Limits } from './limits.ts';
@@ -92,3 +92,4 @@ export type { LoadFacts, Snapshot, SnapshotPolicy } from './snapshot.ts';
 export { isUsableSnapshot, shouldSnapshot, snapshotKey } from './snapshot.ts';
 export { Subscriber } from './subscriber.ts';
 export { validateAppend } from './validate-append.ts';
+export { matchesExpectedVersion } from './version-rules.ts';
