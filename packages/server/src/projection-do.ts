@@ -45,6 +45,7 @@ export type Outcome<T> = { ok: true; value: T } | { ok: false; error: WireError 
 export interface ProjectionApi {
   poke(ref: ProjectionRef): Promise<void>;
   status(ref: ProjectionRef): Promise<Outcome<ProjectionStatus>>;
+  isReady(ref: ProjectionRef): Promise<boolean>;
   get(
     ref: ProjectionRef,
     key: string,
@@ -121,6 +122,13 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
       if (this.checkpoint < this.head) this.wake(ref);
       return this.describe(ref);
     });
+  }
+
+  /** Caught up at least once (kept in storage): cheap, no read of the store's head. */
+  async isReady(ref: ProjectionRef): Promise<boolean> {
+    if (!projectionDefinition(ref.name, ref.version)) return false;
+    if (!this.ready) this.wake(ref);
+    return this.ready;
   }
 
   async get(ref: ProjectionRef, key: string, wait: WaitFor) {

@@ -67,8 +67,7 @@ async function activeRef(
   }
   for (const v of versions) {
     const ref = { store, name, version: v.version };
-    const status = unwrap(await projectionStub(env, ref).status(ref));
-    if (status.ready) return ref;
+    if (await projectionStub(env, ref).isReady(ref)) return ref;
   }
   // None has caught up yet (a new store): the newest answers, waiting for minPosition if asked.
   return { store, name, version: versions[0]!.version };
