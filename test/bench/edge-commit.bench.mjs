@@ -10,16 +10,13 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
-import { Miniflare } from 'miniflare';
 import { root } from '../../packages/server/scripts/dev-secret.mjs';
+import { serveWorker } from './miniflare-worker.mjs';
 
 let PORT = Number(process.env.EDGE_BENCH_PORT ?? 0);
 const SECONDS = Number(process.env.EDGE_BENCH_SECONDS ?? 2);
 const REPEATS = Number(process.env.EDGE_BENCH_REPEATS ?? 3);
 const SECRET = 'edgelog-bench-secret';
-/** As in wrangler.toml. */
-const COMPATIBILITY_DATE = '2026-04-20';
 const list = (v, d) => (v ? v.split(',').map(Number) : d);
 const BATCHES = list(process.env.EDGE_BENCH_BATCHES, [1, 10, 100, 1000]);
 const WRITERS = list(process.env.EDGE_BENCH_WRITERS, [1, 8]);
@@ -35,33 +32,15 @@ function token(store) {
 /** Bundles the Worker as wrangler would and serves it with Miniflare (workerd) on loopback. */
 async function startServer() {
   const persist = mkdtempSync(join(tmpdir(), 'edgelog-bench-'));
-  const built = await build({
-    entryPoints: [join(root, 'packages', 'server', 'src', 'worker.ts')],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'neutral',
-    external: ['cloudflare:*'],
-    conditions: ['workerd', 'worker', 'browser'],
-    mainFields: ['module', 'main'],
-    logLevel: 'warning',
-  });
-  const mf = new Miniflare({
-    modules: true,
-    script: built.outputFiles[0].text,
-    compatibilityDate: COMPATIBILITY_DATE,
-    durableObjects: {
-      STREAMS: { className: 'StreamDO', useSQLite: true },
-      SEQUENCERS: { className: 'SequencerDO', useSQLite: true },
-    },
+  const server = await serveWorker({
+    entry: join(root, 'packages', 'server', 'src', 'worker.ts'),
     bindings: { EDGELOG_JWT_SECRET: SECRET, EDGELOG_BENCH: '1' },
-    durableObjectsPersist: process.env.EDGE_BENCH_MEMORY ? false : persist,
-    host: '127.0.0.1',
+    persist: process.env.EDGE_BENCH_MEMORY ? false : persist,
     port: PORT,
   });
-  PORT = Number((await mf.ready).port);
+  PORT = server.port;
   return async () => {
-    await mf.dispose();
+    await server.dispose();
     rmSync(persist, { recursive: true, force: true });
   };
 }

@@ -7,9 +7,8 @@ import { createHmac, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { build } from 'esbuild';
-import { Miniflare } from 'miniflare';
 import { root } from '../../packages/server/scripts/dev-secret.mjs';
+import { serveWorker } from './miniflare-worker.mjs';
 
 const EVENTS = Number(process.env.EDGE_PROJ_EVENTS ?? 100_000);
 const BATCH = 1000;
@@ -24,35 +23,7 @@ function token() {
   return `${unsigned}.${createHmac('sha256', SECRET).update(unsigned).digest('base64url')}`;
 }
 
-async function serve(entry, persist) {
-  const built = await build({
-    entryPoints: [entry],
-    bundle: true,
-    write: false,
-    format: 'esm',
-    platform: 'neutral',
-    external: ['cloudflare:*'],
-    conditions: ['workerd', 'worker', 'browser'],
-    mainFields: ['module', 'main'],
-    logLevel: 'warning',
-  });
-  const mf = new Miniflare({
-    modules: true,
-    script: built.outputFiles[0].text,
-    compatibilityDate: '2026-04-20',
-    durableObjects: {
-      STREAMS: { className: 'StreamDO', useSQLite: true },
-      SEQUENCERS: { className: 'SequencerDO', useSQLite: true },
-      PROJECTIONS: { className: 'ProjectionDO', useSQLite: true },
-    },
-    bindings: { EDGELOG_JWT_SECRET: SECRET },
-    durableObjectsPersist: persist,
-    host: '127.0.0.1',
-    port: 0,
-  });
-  const url = (await mf.ready).toString().replace(/\/$/, '');
-  return { url, dispose: () => mf.dispose() };
-}
+const serve = (entry, persist) => serveWorker({ entry, persist, bindings: { EDGELOG_JWT_SECRET: SECRET } });
 
 const auth = { authorization: `Bearer ${token()}` };
 const persist = mkdtempSync(join(tmpdir(), 'edgelog-projbench-'));

@@ -1,0 +1,38 @@
+// Shared by the edge benchmarks: bundles a Worker entry as wrangler would and serves it with
+// Miniflare (workerd) on loopback, with the edgelog Durable Objects backed by SQLite.
+import { build } from 'esbuild';
+import { Miniflare } from 'miniflare';
+
+/** As in wrangler.toml. */
+export const COMPATIBILITY_DATE = '2026-04-20';
+
+/** Starts the Worker; resolves with its URL, its port and `dispose()`. */
+export async function serveWorker({ entry, bindings, persist, port = 0 }) {
+  const built = await build({
+    entryPoints: [entry],
+    bundle: true,
+    write: false,
+    format: 'esm',
+    platform: 'neutral',
+    external: ['cloudflare:*'],
+    conditions: ['workerd', 'worker', 'browser'],
+    mainFields: ['module', 'main'],
+    logLevel: 'warning',
+  });
+  const mf = new Miniflare({
+    modules: true,
+    script: built.outputFiles[0].text,
+    compatibilityDate: COMPATIBILITY_DATE,
+    durableObjects: {
+      STREAMS: { className: 'StreamDO', useSQLite: true },
+      SEQUENCERS: { className: 'SequencerDO', useSQLite: true },
+      PROJECTIONS: { className: 'ProjectionDO', useSQLite: true },
+    },
+    bindings,
+    durableObjectsPersist: persist,
+    host: '127.0.0.1',
+    port,
+  });
+  const ready = await mf.ready;
+  return { url: ready.toString().replace(/\/$/, ''), port: Number(ready.port), dispose: () => mf.dispose() };
+}
