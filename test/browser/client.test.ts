@@ -2,6 +2,7 @@ import { rm } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { testPort } from '../support/ports.ts';
 import type { App } from './app/page.ts';
 import { buildApp, launch, serve, waitUntil } from './harness.ts';
 
@@ -10,7 +11,7 @@ declare global {
   function report(id: string): void;
 }
 
-const PORT = 8791;
+const PORT = testPort(1);
 let dir: string;
 let server: Server;
 

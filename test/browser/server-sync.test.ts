@@ -11,6 +11,7 @@ import type { EventEnvelope } from '@edgelog/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type EdgeServer, startEdgeServer } from '../support/edge-server.ts';
+import { testPort } from '../support/ports.ts';
 import { account } from './app/domain.ts';
 import type { App } from './app/page.ts';
 import { buildApp, type Gate, launch, serve, waitUntil } from './harness.ts';
@@ -21,8 +22,8 @@ declare global {
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const config = join(root, 'wrangler.toml');
-const SERVER_PORT = 8796;
-const PAGE_PORT = 8797;
+const SERVER_PORT = testPort(6);
+const PAGE_PORT = testPort(7);
 const SECRET = 'client-e2e-secret';
 const api = `http://127.0.0.1:${SERVER_PORT}`;
 

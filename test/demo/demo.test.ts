@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import type { BrowserContext, Locator, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launch } from '../browser/harness.ts';
+import { testPort } from '../support/ports.ts';
 import {
   buildDemo,
   type DemoServer,
@@ -15,7 +16,7 @@ import {
   startDemoServer,
 } from './server.ts';
 
-const PORT = 8798;
+const PORT = testPort(8);
 const SECRET = 'demo-e2e-secret';
 const shots = join(root, 'docs', 'screenshots');
 /** Visible-state waits: generous, the machine is shared. */
