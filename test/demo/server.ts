@@ -16,7 +16,7 @@ export function buildDemo(): void {
 
 /** The demo Worker with its development token endpoint switched on. */
 export const startDemoServer = (port: number, secret: string): Promise<DemoServer> =>
-  startEdgeServer(port, secret, { EDGELOG_DEMO: '1' });
+  startEdgeServer(port, secret, { vars: { EDGELOG_DEMO: '1' } });
 
 export interface ServerEvent {
   id: string;
