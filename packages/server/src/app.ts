@@ -32,6 +32,7 @@ import { parseWith, readJson } from './body.ts';
 import type { ServerEnv } from './env.ts';
 import { openApiDocument } from './openapi.ts';
 import { mountProjectionRoutes, pokeProjections } from './projection-routes.ts';
+import { afterFailedCommit, didNotLand } from './push-chain.ts';
 import type { GlobalReadScope, SequencerApi } from './sequencer-do.ts';
 import type { AppendInput, AppendOutcome, StreamApi } from './stream-do.ts';
 
@@ -133,7 +134,8 @@ export function createApp(limits: Limits = defaultLimits) {
     checkWriter(claims);
     const { commits } = parseWith(PushEnvelope(limits), await readJson(c.req.raw, limits));
     const results: CommitResult[] = new Array(commits.length);
-    // Commits of one stream run in order (a later one may build on an earlier one); streams run side by side.
+    // Commits of one stream run in order (a later one may build on an earlier one, so none lands
+    // after one that did not: push-chain.ts); streams run side by side.
     const byStream = new Map<string, number[]>();
     commits.forEach((raw, i) => {
       const key = isRecord(raw) && typeof raw.stream === 'string' ? raw.stream : `\u0000${i}`;
@@ -141,7 +143,12 @@ export function createApp(limits: Limits = defaultLimits) {
     });
     await Promise.all(
       [...byStream.values()].map(async (indexes) => {
-        for (const i of indexes) results[i] = await pushOne(c, store, claims, commits[i], i, limits);
+        let failed = false;
+        for (const i of indexes) {
+          const raw = failed ? afterFailedCommit(commits[i]) : commits[i];
+          results[i] = await pushOne(c, store, claims, raw, i, limits);
+          failed ||= didNotLand(results[i]!.status);
+        }
       }),
     );
     if (results.some((r) => r.status === 'committed')) afterCommit(c, store);
