@@ -1,5 +1,6 @@
 import type { EventEnvelope, WireError } from '@edgelog/core';
 import type { IDBPTransaction, StoreNames } from 'idb';
+import { staleAfter } from './commit-chain.ts';
 import type { CommitInfo, LogDb, LogRecord, LogSchema, Rejection, StoredEvent, SyncMeta } from './db.ts';
 import { finalize, withUnacked } from './db.ts';
 import { toEnvelope } from './envelope.ts';
@@ -287,6 +288,9 @@ export class SyncStore {
       tx.objectStore('log').put(finalize(rec)),
       tx.objectStore('rejections').put(rejection),
     ]);
+    // Later commits of the stream decided on top of this one must be replayed: commit-chain.ts.
+    const stale = staleAfter(await pendingRecords(tx), commit);
+    await Promise.all(stale.map((r) => tx.objectStore('log').put(finalize(r))));
     await this.#renumber(tx, new Set([commit.stream]), false);
     await this.deps.projections.rebuild(tx);
     return rejection;

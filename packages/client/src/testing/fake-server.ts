@@ -17,7 +17,17 @@ export class FakeServer {
   async push(commits: WireCommit[]): Promise<PushResponse> {
     this.pushes++;
     const results: CommitResult[] = [];
-    for (const c of commits) results.push(await this.#pushOne(c));
+    // As the server does: once a commit of a stream did not land, a later commit of that stream
+    // that checks the stream's state does not land either (it may have been decided on top of it).
+    const failed = new Set<string>();
+    for (const c of commits) {
+      const dependent = c.expectedVersion !== undefined && c.expectedVersion !== 'any';
+      const r = await this.#pushOne(
+        failed.has(c.stream) && dependent ? { ...c, expectedVersion: Number.MAX_SAFE_INTEGER } : c,
+      );
+      if (r.status === 'conflict' || r.status === 'rejected') failed.add(c.stream);
+      results.push(r);
+    }
     await this.#notify();
     return { results: structuredClone(results) };
   }
