@@ -19,6 +19,7 @@ import {
 import { type Context, Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
+import { type AdmissionPolicy, admission } from './admission.ts';
 import {
   bearerToken,
   type Claims,
@@ -49,9 +50,15 @@ const CommitHeader = Commit.omit({ events: true });
 const PushEnvelope = (limits: Limits) =>
   z.object({ commits: z.array(z.unknown()).min(1).max(limits.maxCommitsPerPush) });
 
+export interface AppOptions {
+  /** Per-store rate limits (admission.ts); default from `EDGELOG_ADMISSION`, else `defaultAdmission`; `false` turns them off. */
+  admission?: AdmissionPolicy | false;
+}
+
 /** The v1 HTTP API. Every error, thrown anywhere, becomes `{ error }` in `onError`. */
-export function createApp(limits: Limits = defaultLimits) {
+export function createApp(limits: Limits = defaultLimits, options: AppOptions = {}) {
   const app = new Hono<AppEnv>();
+  app.use('/v1/stores/:store/*', admission(options.admission, limits.maxRequestBytes));
 
   app.onError((err, c) => {
     const wire = toWireError(err);

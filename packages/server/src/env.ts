@@ -8,6 +8,8 @@ declare global {
     interface Env {
       EDGELOG_JWT_SECRET?: string;
       EDGELOG_BENCH?: string;
+      /** Per-store rate limits as JSON (see admission.ts), or `off`. */
+      EDGELOG_ADMISSION?: string;
     }
   }
 }

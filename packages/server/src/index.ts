@@ -1,3 +1,13 @@
+export type { AdmissionVerdict } from './admission.ts';
+export {
+  Admission,
+  AdmissionPolicy,
+  admission,
+  admissionFromEnv,
+  defaultAdmission,
+  TokenBucket,
+} from './admission.ts';
+export type { AppOptions } from './app.ts';
 export { BENCH_BYPASS_HEADER, createApp } from './app.ts';
 export type { Role } from './auth.ts';
 export { bearerToken, Claims, signToken, verifyToken } from './auth.ts';
