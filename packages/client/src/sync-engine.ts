@@ -1,6 +1,7 @@
 import type { Limits, WireError } from '@edgelog/core';
 import type { Rejection } from './db.ts';
 import { toPlainError } from './errors.ts';
+import { retryAfterOf } from './retry-after.ts';
 import { backoffDelay, classifyResults, planPush, toWireCommit } from './sync-plan.ts';
 import type { SyncStore } from './sync-store.ts';
 import type { LiveConnection, Transport } from './transport.ts';
@@ -150,7 +151,8 @@ export class SyncEngine {
         this.#emit({ syncing: false, lastError: toPlainError(e) });
         this.#closeLive();
         if (this.#stopped || !this.#status.online) return;
-        const delay = this.#delay();
+        // A server that is slowing this store down says for how long (429 Retry-After).
+        const delay = Math.max(this.#delay(), retryAfterOf(e));
         this.#timer = this.#setTimer(() => {
           this.#timer = undefined;
           this.kick();
