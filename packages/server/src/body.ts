@@ -1,5 +1,6 @@
 import { fromZodError, type Limits, payloadTooLarge, validationError } from '@edgelog/core';
 import type { z } from 'zod';
+import { parseJsonBounded } from './json-depth.ts';
 
 const encoder = new TextEncoder();
 
@@ -12,8 +13,9 @@ export async function readJson(request: Request, limits: Limits): Promise<unknow
   const size = encoder.encode(text).byteLength;
   if (size > limits.maxRequestBytes) throw payloadTooLarge('request body', size, limits.maxRequestBytes);
   try {
-    return JSON.parse(text) as unknown;
+    return parseJsonBounded(text);
   } catch (e) {
+    if ((e as { code?: unknown }).code === 'Validation') throw e;
     throw validationError([
       { path: '', message: `malformed JSON: ${e instanceof Error ? e.message : 'unparsable'}` },
     ]);
