@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { root } from '../support/edge-server.ts';
 import { testPort } from '../support/ports.ts';
-import { defaultFaults, runSoak, summarize } from './soak.ts';
+import { defaultFaults, runSoak, soakAdmission, summarize } from './soak.ts';
 
 const { values } = parseArgs({
   options: {
@@ -22,6 +22,8 @@ const { values } = parseArgs({
     'server-port': { type: 'string', default: String(testPort(0)) },
     'proxy-port': { type: 'string', default: String(testPort(9)) },
     fault: { type: 'string', default: String(defaultFaults.dropRequest) },
+    backlog: { type: 'string', default: '300' },
+    admission: { type: 'string', default: soakAdmission },
     json: { type: 'string' },
   },
 });
@@ -75,6 +77,8 @@ const report = await runSoak({
     cutSocket: p,
   },
   settleMs: 180_000,
+  backlog: int('backlog', values.backlog),
+  admission: values.admission,
   log: (line) => process.stdout.write(`[soak] ${line}\n`),
 });
 

@@ -30,7 +30,11 @@ export const noFaults: ProxyFaults = {
   cutSocket: 0,
 };
 
-export type FaultCounts = Record<keyof ProxyFaults | 'upstreamDown' | 'requests' | 'messages', number>;
+/** Faults injected by kind, plus what the proxy saw: requests, server messages, the server down, 429s. */
+export type FaultCounts = Record<
+  keyof ProxyFaults | 'upstreamDown' | 'rateLimited' | 'requests' | 'messages',
+  number
+>;
 
 const HOP_HEADERS = new Set([
   'host',
@@ -57,6 +61,7 @@ export class FaultProxy {
     reorderMessage: 0,
     cutSocket: 0,
     upstreamDown: 0,
+    rateLimited: 0,
     requests: 0,
     messages: 0,
   };
@@ -153,6 +158,7 @@ export class FaultProxy {
         return;
       }
       const { r, text } = answer!;
+      if (r.status === 429) this.counts.rateLimited++;
       const headers: Record<string, string> = {};
       r.headers.forEach((v, k) => {
         if (!HOP_HEADERS.has(k) && k !== 'content-encoding') headers[k] = v;

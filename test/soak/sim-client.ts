@@ -126,6 +126,12 @@ export class SimClient {
     return this.reload();
   }
 
+  /** An offline backlog: `n` appends (one commit each) made offline, pushed at once when back online. */
+  async backlog(n: number): Promise<void> {
+    this.setOnline(false);
+    for (let i = 0; i < n; i++) await this.#append(`priv-${this.name}`, 'any');
+  }
+
   async #execute(): Promise<void> {
     const stream = this.ctx.accounts[Math.floor(this.random() * this.ctx.accounts.length)]!;
     const kind = this.random() < 0.55 ? 'deposit' : 'withdraw';

@@ -4,11 +4,12 @@ import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { root } from '../support/edge-server.ts';
 import { testPort } from '../support/ports.ts';
-import { defaultFaults, runSoak, summarize } from './soak.ts';
+import { defaultFaults, runSoak, soakAdmission, summarize } from './soak.ts';
 
-// The short form of `npm run soak`: about a minute of faulty traffic against the real server
-// (wrangler dev), restarted twice in the middle of it (SIGTERM, then SIGKILL), then the history
-// check. EDGELOG_SOAK_SEED replays another run's decisions.
+// The short form of `npm run soak`: an offline backlog pushed at once, then about a minute of
+// faulty traffic against the real server (wrangler dev, with low per-store rate limits),
+// restarted twice in the middle of it (SIGTERM, then SIGKILL), then the history check.
+// EDGELOG_SOAK_SEED replays another run's decisions.
 const seed = Number(process.env.EDGELOG_SOAK_SEED ?? 20261126);
 
 beforeAll(() => {
@@ -35,6 +36,8 @@ describe('soak (short form)', () => {
       proxyPort: testPort(9),
       faults: defaultFaults,
       settleMs: 120_000,
+      backlog: 150,
+      admission: soakAdmission,
       log: (line) => console.log(`[soak] ${line}`),
     });
     console.log(summarize(report));

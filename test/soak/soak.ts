@@ -31,8 +31,20 @@ export interface SoakOptions {
   faults: ProxyFaults;
   /** How long the healed system may take to converge. */
   settleMs: number;
+  /** Commits the first client makes offline before the traffic starts (pushed at once). */
+  backlog: number;
+  /** The server's per-store rate limits (`EDGELOG_ADMISSION`, JSON); default: the server's own. */
+  admission?: string;
   log: (line: string) => void;
 }
+
+/** Per-store limits low enough that reconnect storms and the backlog meet 429s (and back off). */
+export const soakAdmission = JSON.stringify({
+  requestsPerSecond: 15,
+  requestBurst: 30,
+  writeBytesPerSecond: 8 * 1024,
+  writeBurstBytes: 16 * 1024,
+});
 
 export const defaultFaults: ProxyFaults = {
   dropRequest: 0.05,
@@ -92,16 +104,12 @@ async function readServerLog(
   }
 }
 
-export function replayCommand(
-  o: Pick<
-    SoakOptions,
-    'seed' | 'clients' | 'writers' | 'durationMs' | 'maxOps' | 'restarts' | 'accounts' | 'thinkMs' | 'faults'
-  >,
-): string {
+export function replayCommand(o: Omit<SoakOptions, 'log'>): string {
   return (
     `npm run soak -- --seed ${o.seed} --clients ${o.clients} --writers ${o.writers} ` +
     `--minutes ${+(o.durationMs / 60_000).toFixed(3)} --max-ops ${o.maxOps} --restarts ${o.restarts} ` +
-    `--accounts ${o.accounts} --think-ms ${o.thinkMs} --fault ${o.faults.dropRequest}`
+    `--accounts ${o.accounts} --think-ms ${o.thinkMs} --fault ${o.faults.dropRequest} --backlog ${o.backlog}` +
+    (o.admission ? ` --admission '${o.admission}'` : ' --admission off')
   );
 }
 
@@ -115,7 +123,8 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
   const { log } = options;
   const store = `soak-${options.seed}`;
   const persist = await mkdtemp(join(tmpdir(), 'edgelog-soak-'));
-  const server: EdgeServer = await startEdgeServer(options.serverPort, SECRET, { persistTo: persist });
+  const vars: Record<string, string> = options.admission ? { EDGELOG_ADMISSION: options.admission } : {};
+  const server: EdgeServer = await startEdgeServer(options.serverPort, SECRET, { persistTo: persist, vars });
   const proxy = new FaultProxy(server.url, seeded(options.seed ^ 0x5eed));
   const clients: SimClient[] = [];
   try {
@@ -154,6 +163,12 @@ export async function runSoak(options: SoakOptions): Promise<SoakReport> {
           seeded(options.seed * 1_000 + 500 + i),
         ),
     );
+
+    if (options.backlog > 0 && clients[0]) {
+      await clients[0].backlog(options.backlog);
+      log(`${clients[0].name} made ${options.backlog} commits offline`);
+      clients[0].setOnline(true);
+    }
 
     // Traffic, with faults, and restarts of the server in the middle of it.
     proxy.faults = { ...options.faults };
