@@ -1,4 +1,5 @@
 import type { EventEnvelope, ProjectionDefinition } from '@edgelog/core';
+import { keysOfBatch, projectBatch } from '@edgelog/core';
 import type { IDBPTransaction, StoreNames } from 'idb';
 import type { Checkpoint, LogSchema, StoredEvent } from './db.ts';
 import { toEnvelope } from './envelope.ts';
@@ -9,17 +10,12 @@ type AnyProjection = ProjectionDefinition<any, any>;
 
 export const projectionId = (d: { name: string; version: number }) => `${d.name}@${d.version}`;
 
-const keysOf = (d: AnyProjection, e: EventEnvelope): string[] => {
-  if (d.types !== undefined && !d.types.includes(e.type)) return [];
-  const k = d.key(e);
-  if (k === null || k === undefined) return [];
-  return typeof k === 'string' ? [k] : [...k];
-};
-
 /**
  * Runs client projections inside the transaction that writes the events, so a row and its
- * checkpoint move together. An event a projection throws on is parked on its checkpoint and
- * skipped; the other events and projections go on.
+ * checkpoint move together. The fold is core's `projectBatch`, the one the edge runs too, so
+ * one definition gives the same rows on both sides: an event the projection (or its upcast)
+ * throws on is parked on the checkpoint and skipped, or, under the `'stop'` policy, halts
+ * that projection before the event; the other events and projections go on.
  */
 export class ProjectionRunner {
   constructor(
@@ -34,53 +30,47 @@ export class ProjectionRunner {
   /** Folds `events` (in local order, all after every checkpoint) into every projection. */
   async apply(tx: Tx, events: readonly StoredEvent[]): Promise<void> {
     if (!this.active || events.length === 0) return;
-    const envelopes = events.map((e) => ({ lp: e.lp, event: this.upcast(toEnvelope(e)) }));
+    // Local positions order the fold (and the parked records), as global positions do at the edge.
+    const envelopes: EventEnvelope[] = events.map(toEnvelope);
     await Promise.all(this.definitions.map((d) => this.#applyOne(tx, d, envelopes, events.at(-1)!.lp)));
   }
 
-  async #applyOne(
-    tx: Tx,
-    d: AnyProjection,
-    events: Array<{ lp: number; event: EventEnvelope }>,
-    lp: number,
-  ): Promise<void> {
+  async #applyOne(tx: Tx, d: AnyProjection, all: EventEnvelope[], lp: number): Promise<void> {
     const p = projectionId(d);
     const rows = tx.objectStore('rows');
     const checkpoints = tx.objectStore('checkpoints');
-    const keys = [...new Set(events.flatMap(({ event }) => keysOf(d, event)))];
-    const [checkpoint, ...current] = await Promise.all([
+    const options = { upcast: this.upcast };
+    // The events come after the checkpoint (the caller's contract), so the checkpoint and the
+    // touched rows are read in one round; the filter below only guards a redelivery.
+    const keys = keysOfBatch(d, all, options);
+    const [stored, ...current] = await Promise.all([
       checkpoints.get(p),
       ...keys.map((k) => rows.get([p, k])),
     ]);
-    const cp: Checkpoint = checkpoint ?? { p, lp: 0, parked: [] };
+    const cp: Checkpoint = stored ?? { p, lp: 0, parked: [] };
+    if (cp.stopped) return;
+    const events = all.filter((e) => (e.position ?? 0) > cp.lp);
+    if (events.length === 0) return;
     const state = new Map<string, unknown>();
     keys.forEach((k, i) => {
       const row = current[i];
       if (row) state.set(k, row.state);
     });
-    const changed = new Set<string>();
-    for (const { lp: at, event: e } of events) {
-      if (at <= cp.lp) continue;
-      const touched = keysOf(d, e);
-      try {
-        const next = touched.map((k) => {
-          const before = state.get(k);
-          return d.evolve(before === undefined || before === null ? d.initialState(k) : before, e);
-        });
-        touched.forEach((k, i) => {
-          state.set(k, next[i]);
-          changed.add(k);
-        });
-      } catch (err) {
-        cp.parked.push({ eventId: e.id, lp: at, message: err instanceof Error ? err.message : String(err) });
-      }
-    }
+    const out = projectBatch(d, events, state, options);
     const writes: Promise<unknown>[] = [];
-    for (const k of changed) {
-      const s = state.get(k);
+    for (const [k, s] of out.changed) {
       writes.push(s === null || s === undefined ? rows.delete([p, k]) : rows.put({ p, k, state: s }));
     }
-    cp.lp = Math.max(cp.lp, lp);
+    for (const parked of out.parked) {
+      cp.parked.push({ eventId: parked.eventId, lp: parked.position, message: parked.error });
+    }
+    if (out.stoppedAt) {
+      const at = out.stoppedAt;
+      cp.stopped = { eventId: at.eventId, lp: at.position, message: at.error };
+      cp.lp = Math.max(cp.lp, out.through);
+    } else {
+      cp.lp = Math.max(cp.lp, lp);
+    }
     writes.push(checkpoints.put(cp));
     await Promise.all(writes);
   }
@@ -92,7 +82,7 @@ export class ProjectionRunner {
     await Promise.all(
       this.definitions.map(async (d) => {
         const cp = await checkpoints.get(projectionId(d));
-        if (cp && cp.lp === tail) await checkpoints.put({ ...cp, lp: to });
+        if (cp && cp.lp === tail && !cp.stopped) await checkpoints.put({ ...cp, lp: to });
       }),
     );
   }

@@ -1,6 +1,6 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { EventEnvelope, ParkedEvent, WireError } from '@edgelog/core';
-import { error, keysOf, projectBatch, toWireError } from '@edgelog/core';
+import { error, keysOfBatch, projectBatch, toWireError } from '@edgelog/core';
 import { z } from 'zod';
 import type { AnyProjection } from './config.ts';
 import { edgeConfig, projectionDefinition } from './config.ts';
@@ -232,15 +232,16 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
   /** Folds one page; rows, parked events and the checkpoint are written in one transaction. */
   private apply(definition: AnyProjection, events: EventEnvelope[], reachedHead: number | undefined): void {
     const registry = edgeConfig().registry;
+    // Upcasting happens inside projectBatch's guard: an event that does not upcast is parked.
+    const options = registry ? { upcast: (e: EventEnvelope) => registry.upcast(e) } : {};
     const fresh = events.filter((e) => (e.position ?? 0) > this.checkpoint);
-    const upcast = registry ? fresh.map((e) => registry.upcast(e)) : fresh;
     const sql = this.ctx.storage.sql;
     const current = new Map<string, unknown>();
-    for (const key of keysOfSafe(definition, upcast)) {
+    for (const key of keysOfBatch(definition, fresh, options)) {
       const row = sql.exec<{ state: string }>('SELECT state FROM rows WHERE key = ?', key).toArray()[0];
       if (row) current.set(key, JSON.parse(row.state));
     }
-    const out = projectBatch(definition, upcast, current);
+    const out = projectBatch(definition, fresh, current, options);
     const through = out.stoppedAt ? out.through : Math.max(out.through, reachedHead ?? 0, this.checkpoint);
     const parkedAt = new Date().toISOString();
     this.ctx.storage.transactionSync(() => {
@@ -268,7 +269,7 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
       this.meta('checkpoint', String(through));
       if (!out.stoppedAt && reachedHead !== undefined) this.meta('ready', '1');
     });
-    this.processed += upcast.length;
+    this.processed += fresh.length;
     this.checkpoint = through;
     if (out.stoppedAt) this.stoppedAt = out.stoppedAt;
     if (!out.stoppedAt && reachedHead !== undefined) this.ready = true;
@@ -371,17 +372,4 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
       getHead(): Promise<number>;
     };
   }
-}
-
-/** `keysOf`, except that a key function that throws is left for `projectBatch` to park. */
-function keysOfSafe(definition: AnyProjection, events: EventEnvelope[]): string[] {
-  const keys = new Set<string>();
-  for (const e of events) {
-    try {
-      for (const k of keysOf(definition, [e])) keys.add(k);
-    } catch {
-      // projectBatch parks the event with the same error.
-    }
-  }
-  return [...keys];
 }
