@@ -1,7 +1,7 @@
 import type { EventEnvelope, ProjectionDefinition } from '@edgelog/core';
 import { keysOfBatch, projectBatch } from '@edgelog/core';
 import type { IDBPTransaction, StoreNames } from 'idb';
-import type { Checkpoint, LogSchema, StoredEvent } from './db.ts';
+import type { Checkpoint, LogRecord, LogSchema, StoredEvent } from './db.ts';
 import { toEnvelope } from './envelope.ts';
 
 type Tx = IDBPTransaction<LogSchema, StoreNames<LogSchema>[], 'readwrite'>;
@@ -9,6 +9,19 @@ type Tx = IDBPTransaction<LogSchema, StoreNames<LogSchema>[], 'readwrite'>;
 type AnyProjection = ProjectionDefinition<any, any>;
 
 export const projectionId = (d: { name: string; version: number }) => `${d.name}@${d.version}`;
+
+/**
+ * The order a client projection folds the local log in, so that it ends with the rows the
+ * edge has: confirmed events in server position order, then pending events in local order.
+ * The local log's own order differs from it where a local event was appended before foreign
+ * events the server committed first.
+ */
+export function canonicalOrder(events: readonly StoredEvent[]): StoredEvent[] {
+  const confirmed = events.filter((e) => e.position !== undefined);
+  const pending = events.filter((e) => e.position === undefined);
+  confirmed.sort((a, b) => a.position! - b.position!);
+  return [...confirmed, ...pending];
+}
 
 /**
  * Runs client projections inside the transaction that writes the events, so a row and its
@@ -27,12 +40,39 @@ export class ProjectionRunner {
     return this.definitions.length > 0;
   }
 
-  /** Folds `events` (in local order, all after every checkpoint) into every projection. */
-  async apply(tx: Tx, events: readonly StoredEvent[]): Promise<void> {
+  /** Folds `events` (new local appends, or events after every checkpoint) into every projection. */
+  async apply(tx: Tx, events: readonly StoredEvent[], only = this.definitions): Promise<void> {
     if (!this.active || events.length === 0) return;
-    // Local positions order the fold (and the parked records), as global positions do at the edge.
+    // Local positions identify events in checkpoints and parked records.
     const envelopes: EventEnvelope[] = events.map(toEnvelope);
-    await Promise.all(this.definitions.map((d) => this.#applyOne(tx, d, envelopes, events.at(-1)!.lp)));
+    const lp = Math.max(...events.map((e) => e.lp));
+    await Promise.all(only.map((d) => this.#applyOne(tx, d, envelopes, lp)));
+  }
+
+  /**
+   * Folds pulled foreign events. They come after every confirmed event but before the local
+   * events the pull has not settled, so where a foreign event lands in a stream or a row that
+   * such a local event touched (`unsettled`: the outbox's records before the pull), the
+   * incremental fold would have the wrong order there: that projection is rebuilt instead.
+   */
+  async applyPulled(tx: Tx, foreign: readonly StoredEvent[], unsettled: readonly LogRecord[]): Promise<void> {
+    if (!this.active || foreign.length === 0) return;
+    const local = unsettled.flatMap((r) => r.events);
+    const localStreams = new Set(local.map((e) => e.stream));
+    const interleaved = foreign.some((e) => localStreams.has(e.stream));
+    const options = { upcast: this.upcast };
+    const rebuild: AnyProjection[] = [];
+    const apply: AnyProjection[] = [];
+    for (const d of this.definitions) {
+      let clash = interleaved;
+      if (!clash && local.length > 0) {
+        const localKeys = new Set(keysOfBatch(d, local.map(toEnvelope), options));
+        clash = keysOfBatch(d, foreign.map(toEnvelope), options).some((k) => localKeys.has(k));
+      }
+      (clash ? rebuild : apply).push(d);
+    }
+    await this.apply(tx, foreign, apply);
+    await this.rebuild(tx, rebuild);
   }
 
   async #applyOne(tx: Tx, d: AnyProjection, all: EventEnvelope[], lp: number): Promise<void> {
@@ -67,10 +107,8 @@ export class ProjectionRunner {
     if (out.stoppedAt) {
       const at = out.stoppedAt;
       cp.stopped = { eventId: at.eventId, lp: at.position, message: at.error };
-      cp.lp = Math.max(cp.lp, out.through);
-    } else {
-      cp.lp = Math.max(cp.lp, lp);
     }
+    cp.lp = Math.max(cp.lp, lp);
     writes.push(checkpoints.put(cp));
     await Promise.all(writes);
   }
@@ -87,26 +125,23 @@ export class ProjectionRunner {
     );
   }
 
-  /** Drops every row and refolds the whole log: after events left the optimistic view. */
-  async rebuild(tx: Tx): Promise<void> {
-    if (!this.active) return;
+  /**
+   * Drops the rows of `only` (default every projection) and refolds the whole log in
+   * canonical order: after events left the optimistic view, or arrived before it.
+   */
+  async rebuild(tx: Tx, only = this.definitions): Promise<void> {
+    if (only.length === 0) return;
     const rows = tx.objectStore('rows');
     const checkpoints = tx.objectStore('checkpoints');
-    await Promise.all(
-      this.definitions.map(async (d) => {
+    const [records] = await Promise.all([
+      tx.objectStore('log').getAll(),
+      ...only.map(async (d) => {
         const p = projectionId(d);
         await rows.delete(IDBKeyRange.bound([p, ''], [p, '\uffff']));
         await checkpoints.put({ p, lp: 0, parked: [] });
       }),
-    );
-    const log = tx.objectStore('log');
-    let lower = 1;
-    for (;;) {
-      const records = await log.getAll(IDBKeyRange.lowerBound(lower), 64);
-      const events = records.flatMap((r) => r.events);
-      await this.apply(tx, events);
-      if (records.length < 64) break;
-      lower = records.at(-1)!.to + 1;
-    }
+    ]);
+    const events = canonicalOrder(records.flatMap((r) => r.events));
+    await this.apply(tx, events, only);
   }
 }
