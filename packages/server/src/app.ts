@@ -19,6 +19,7 @@ import {
 import { type Context, Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
+import { mountAggregateRoutes } from './aggregate-routes.ts';
 import {
   bearerToken,
   type Claims,
@@ -32,6 +33,7 @@ import { parseWith, readJson } from './body.ts';
 import type { ServerEnv } from './env.ts';
 import { openApiDocument } from './openapi.ts';
 import { mountProjectionRoutes, pokeProjections } from './projection-routes.ts';
+import { upcastAllForRead, upcastPage } from './read-upcast.ts';
 import type { GlobalReadScope, SequencerApi } from './sequencer-do.ts';
 import type { AppendInput, AppendOutcome, StreamApi } from './stream-do.ts';
 
@@ -105,7 +107,7 @@ export function createApp(limits: Limits = defaultLimits) {
       limit: query.limit ?? limits.defaultPageSize,
     });
     if (!outcome.ok) throw fromWire(outcome.error);
-    return c.json(outcome.page);
+    return c.json(upcastPage(outcome.page));
   });
 
   const readAll = async (c: Ctx) => {
@@ -123,7 +125,7 @@ export function createApp(limits: Limits = defaultLimits) {
       query.limit ?? limits.defaultPageSize,
       scope,
     );
-    return c.json(page);
+    return c.json(upcastPage(page));
   };
   app.get('/v1/stores/:store/events', readAll);
   app.get('/v1/stores/:store/sync/pull', readAll);
@@ -183,6 +185,7 @@ export function createApp(limits: Limits = defaultLimits) {
   });
 
   mountProjectionRoutes(app, authorize);
+  mountAggregateRoutes(app, authorize);
 
   return app;
 }
@@ -218,7 +221,12 @@ async function pushOne(
       case 'duplicate':
         return { status: outcome.status, commitId, version: outcome.version, positions: outcome.positions };
       case 'conflict':
-        return { status: 'conflict', commitId, version: outcome.version, events: outcome.events };
+        return {
+          status: 'conflict',
+          commitId,
+          version: outcome.version,
+          events: upcastAllForRead(outcome.events),
+        };
       case 'rejected':
         return { status: 'rejected', commitId, error: outcome.error };
       default: {
