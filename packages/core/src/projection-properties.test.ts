@@ -44,7 +44,7 @@ type Raw = { stream: string; kind: string; n: number };
 
 function history(raw: readonly Raw[]): EventEnvelope[] {
   const versions = new Map<string, number>();
-  return raw.map((r) => {
+  return raw.map((r, i) => {
     const version = (versions.get(r.stream) ?? 0) + 1;
     versions.set(r.stream, version);
     const base = { id: `e-${i}`, stream: r.stream, metadata: {}, version, position: i + 1 };
