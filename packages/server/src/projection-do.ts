@@ -3,7 +3,7 @@ import type { EventEnvelope, ParkedEvent, WireError } from '@edgelog/core';
 import { error, keysOfBatch, projectBatch, toWireError } from '@edgelog/core';
 import { z } from 'zod';
 import type { AnyProjection } from './config.ts';
-import { edgeConfig, projectionDefinition } from './config.ts';
+import { edgeConfig, projectionDefinition, projectionVersions } from './config.ts';
 import type { ServerEnv } from './env.ts';
 import type { GlobalPage } from './sequencer-do.ts';
 
@@ -71,6 +71,11 @@ export interface ListQuery {
 
 /** Events read per page while catching up. */
 const PAGE = 2000;
+/**
+ * Pause after each page while a new version rebuilds beside an older one (throttling: the
+ * older version keeps answering, and the rebuild leaves the sequencer room for live work).
+ */
+export const REBUILD_REST_MS = 25;
 const ParkedRow = z.object({
   position: z.number(),
   event_id: z.string(),
@@ -94,6 +99,8 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
   private running: Promise<void> | undefined;
   private failure: unknown;
   private waiters = new Set<() => void>();
+  /** Events per catch-up page (tests shrink it to stretch a rebuild over many pages). */
+  pageSize = PAGE;
 
   constructor(ctx: DurableObjectState, env: ServerEnv) {
     super(ctx, env);
@@ -204,13 +211,16 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
       while (this.dirty && !this.stoppedAt) {
         this.dirty = false;
         for (;;) {
-          const page: GlobalPage = await sequencer.readAll(this.checkpoint, PAGE, scope);
+          const size = this.pageSize;
+          const page: GlobalPage = await sequencer.readAll(this.checkpoint, size, scope);
           this.head = Math.max(this.head, page.head);
-          this.apply(definition, page.events, page.events.length < PAGE ? page.head : undefined);
+          this.apply(definition, page.events, page.events.length < size ? page.head : undefined);
           this.notify();
-          if (this.stoppedAt || page.events.length < PAGE) break;
-          // Yield between pages: a rebuild must not starve queries and live work.
-          await new Promise((resolve) => setTimeout(resolve, 0));
+          if (this.stoppedAt || page.events.length < size) break;
+          // Yield between pages so queries get in; a version rebuilding beside an older one
+          // also rests, so the sequencer it reads keeps serving appends and live readers.
+          const rest = this.rebuilding(ref) ? REBUILD_REST_MS : 0;
+          await new Promise((resolve) => setTimeout(resolve, rest));
         }
       }
       this.failure = undefined;
@@ -315,6 +325,11 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
       // Positions not yet committed when the catch-up last looked: look again.
       if (this.checkpoint < target && !this.running) this.wake(ref);
     }
+  }
+
+  /** A new version building beside an older one that answers queries meanwhile. */
+  private rebuilding(ref: ProjectionRef): boolean {
+    return !this.ready && projectionVersions(ref.name).some((p) => p.version < ref.version);
   }
 
   private notify(): void {

@@ -111,7 +111,7 @@ describe('edge projection properties (I7, workerd)', () => {
           expect(await contents(rebuilt)).toEqual(built);
         }
       }),
-      { numRuns: 6 },
+      { numRuns: 4 },
     );
   });
 
@@ -186,7 +186,7 @@ describe('edge projection properties (I7, workerd)', () => {
           if (version >= 5) expect((await load()).snapshotVersion).toBeGreaterThanOrEqual(5);
         },
       ),
-      { numRuns: 6 },
+      { numRuns: 4 },
     );
   });
 });
