@@ -107,6 +107,8 @@ export interface Checkpoint {
   p: string;
   lp: number;
   parked: Array<{ eventId: string; lp: number; message: string }>;
+  /** Set when a projection with the `'stop'` policy threw on this event: it folds nothing more. */
+  stopped?: { eventId: string; lp: number; message: string };
 }
 
 /** An aggregate snapshot: the decider's state after the stream's confirmed prefix up to `version`. */

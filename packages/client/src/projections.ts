@@ -1,6 +1,7 @@
 import type { EventEnvelope, ProjectionDefinition } from '@edgelog/core';
-import type { IDBPTransaction, StoreNames } from 'idb';
-import type { Checkpoint, LogSchema, StoredEvent } from './db.ts';
+import { keysOfBatch, projectBatch } from '@edgelog/core';
+import type { IDBPObjectStore, IDBPTransaction, StoreNames } from 'idb';
+import type { Checkpoint, LogRecord, LogSchema, StoredEvent } from './db.ts';
 import { toEnvelope } from './envelope.ts';
 
 type Tx = IDBPTransaction<LogSchema, StoreNames<LogSchema>[], 'readwrite'>;
@@ -9,17 +10,55 @@ type AnyProjection = ProjectionDefinition<any, any>;
 
 export const projectionId = (d: { name: string; version: number }) => `${d.name}@${d.version}`;
 
-const keysOf = (d: AnyProjection, e: EventEnvelope): string[] => {
-  if (d.types !== undefined && !d.types.includes(e.type)) return [];
-  const k = d.key(e);
-  if (k === null || k === undefined) return [];
-  return typeof k === 'string' ? [k] : [...k];
-};
+type Rows = IDBPObjectStore<LogSchema, StoreNames<LogSchema>[], 'rows', 'readwrite'>;
+
+/** Below this many keys a batch reads its rows one by one. */
+const RANGE_READ_FROM = 64;
+
+/**
+ * Reads the stored rows of `keys`. IndexedDB costs per request, so a batch touching many
+ * keys reads the key range they span in one `getAll` when that range is dense enough (at
+ * most 4 rows per touched key); a sparse range falls back to one `get` per key.
+ */
+async function readRows(rows: Rows, p: string, keys: string[]): Promise<Map<string, unknown>> {
+  const state = new Map<string, unknown>();
+  if (keys.length >= RANGE_READ_FROM) {
+    const sorted = [...keys].sort();
+    const cap = keys.length * 4;
+    const found = await rows.getAll(IDBKeyRange.bound([p, sorted[0]!], [p, sorted.at(-1)!]), cap);
+    if (found.length < cap) {
+      const wanted = new Set(keys);
+      for (const row of found) if (wanted.has(row.k)) state.set(row.k, row.state);
+      return state;
+    }
+  }
+  const found = await Promise.all(keys.map((k) => rows.get([p, k])));
+  keys.forEach((k, i) => {
+    const row = found[i];
+    if (row) state.set(k, row.state);
+  });
+  return state;
+}
+
+/**
+ * The order a client projection folds the local log in, so that it ends with the rows the
+ * edge has: confirmed events in server position order, then pending events in local order.
+ * The local log's own order differs from it where a local event was appended before foreign
+ * events the server committed first.
+ */
+export function canonicalOrder(events: readonly StoredEvent[]): StoredEvent[] {
+  const confirmed = events.filter((e) => e.position !== undefined);
+  const pending = events.filter((e) => e.position === undefined);
+  confirmed.sort((a, b) => a.position! - b.position!);
+  return [...confirmed, ...pending];
+}
 
 /**
  * Runs client projections inside the transaction that writes the events, so a row and its
- * checkpoint move together. An event a projection throws on is parked on its checkpoint and
- * skipped; the other events and projections go on.
+ * checkpoint move together. The fold is core's `projectBatch`, the one the edge runs too, so
+ * one definition gives the same rows on both sides: an event the projection (or its upcast)
+ * throws on is parked on the checkpoint and skipped, or, under the `'stop'` policy, halts
+ * that projection before the event; the other events and projections go on.
  */
 export class ProjectionRunner {
   constructor(
@@ -31,54 +70,65 @@ export class ProjectionRunner {
     return this.definitions.length > 0;
   }
 
-  /** Folds `events` (in local order, all after every checkpoint) into every projection. */
-  async apply(tx: Tx, events: readonly StoredEvent[]): Promise<void> {
+  /** Folds `events` (new local appends, or events after every checkpoint) into every projection. */
+  async apply(tx: Tx, events: readonly StoredEvent[], only = this.definitions): Promise<void> {
     if (!this.active || events.length === 0) return;
-    const envelopes = events.map((e) => ({ lp: e.lp, event: this.upcast(toEnvelope(e)) }));
-    await Promise.all(this.definitions.map((d) => this.#applyOne(tx, d, envelopes, events.at(-1)!.lp)));
+    // Local positions identify events in checkpoints and parked records.
+    const envelopes: EventEnvelope[] = events.map(toEnvelope);
+    const lp = Math.max(...events.map((e) => e.lp));
+    await Promise.all(only.map((d) => this.#applyOne(tx, d, envelopes, lp)));
   }
 
-  async #applyOne(
-    tx: Tx,
-    d: AnyProjection,
-    events: Array<{ lp: number; event: EventEnvelope }>,
-    lp: number,
-  ): Promise<void> {
+  /**
+   * Folds pulled foreign events. They come after every confirmed event but before the local
+   * events the pull has not settled, so where a foreign event lands in a stream or a row that
+   * such a local event touched (`unsettled`: the outbox's records before the pull), the
+   * incremental fold would have the wrong order there: that projection is rebuilt instead.
+   */
+  async applyPulled(tx: Tx, foreign: readonly StoredEvent[], unsettled: readonly LogRecord[]): Promise<void> {
+    if (!this.active || foreign.length === 0) return;
+    const local = unsettled.flatMap((r) => r.events);
+    const localStreams = new Set(local.map((e) => e.stream));
+    const interleaved = foreign.some((e) => localStreams.has(e.stream));
+    const options = { upcast: this.upcast };
+    const rebuild: AnyProjection[] = [];
+    const apply: AnyProjection[] = [];
+    for (const d of this.definitions) {
+      let clash = interleaved;
+      if (!clash && local.length > 0) {
+        const localKeys = new Set(keysOfBatch(d, local.map(toEnvelope), options));
+        clash = keysOfBatch(d, foreign.map(toEnvelope), options).some((k) => localKeys.has(k));
+      }
+      (clash ? rebuild : apply).push(d);
+    }
+    await this.apply(tx, foreign, apply);
+    await this.rebuild(tx, rebuild);
+  }
+
+  async #applyOne(tx: Tx, d: AnyProjection, all: EventEnvelope[], lp: number): Promise<void> {
     const p = projectionId(d);
     const rows = tx.objectStore('rows');
     const checkpoints = tx.objectStore('checkpoints');
-    const keys = [...new Set(events.flatMap(({ event }) => keysOf(d, event)))];
-    const [checkpoint, ...current] = await Promise.all([
-      checkpoints.get(p),
-      ...keys.map((k) => rows.get([p, k])),
-    ]);
-    const cp: Checkpoint = checkpoint ?? { p, lp: 0, parked: [] };
-    const state = new Map<string, unknown>();
-    keys.forEach((k, i) => {
-      const row = current[i];
-      if (row) state.set(k, row.state);
-    });
-    const changed = new Set<string>();
-    for (const { lp: at, event: e } of events) {
-      if (at <= cp.lp) continue;
-      const touched = keysOf(d, e);
-      try {
-        const next = touched.map((k) => {
-          const before = state.get(k);
-          return d.evolve(before === undefined || before === null ? d.initialState(k) : before, e);
-        });
-        touched.forEach((k, i) => {
-          state.set(k, next[i]);
-          changed.add(k);
-        });
-      } catch (err) {
-        cp.parked.push({ eventId: e.id, lp: at, message: err instanceof Error ? err.message : String(err) });
-      }
-    }
+    const options = { upcast: this.upcast };
+    // The events come after the checkpoint (the caller's contract), so the checkpoint and the
+    // touched rows are read in one round; the filter below only guards a redelivery.
+    const keys = keysOfBatch(d, all, options);
+    const [stored, state] = await Promise.all([checkpoints.get(p), readRows(rows, p, keys)]);
+    const cp: Checkpoint = stored ?? { p, lp: 0, parked: [] };
+    if (cp.stopped) return;
+    const events = all.filter((e) => (e.position ?? 0) > cp.lp);
+    if (events.length === 0) return;
+    const out = projectBatch(d, events, state, options);
     const writes: Promise<unknown>[] = [];
-    for (const k of changed) {
-      const s = state.get(k);
+    for (const [k, s] of out.changed) {
       writes.push(s === null || s === undefined ? rows.delete([p, k]) : rows.put({ p, k, state: s }));
+    }
+    for (const parked of out.parked) {
+      cp.parked.push({ eventId: parked.eventId, lp: parked.position, message: parked.error });
+    }
+    if (out.stoppedAt) {
+      const at = out.stoppedAt;
+      cp.stopped = { eventId: at.eventId, lp: at.position, message: at.error };
     }
     cp.lp = Math.max(cp.lp, lp);
     writes.push(checkpoints.put(cp));
@@ -92,31 +142,28 @@ export class ProjectionRunner {
     await Promise.all(
       this.definitions.map(async (d) => {
         const cp = await checkpoints.get(projectionId(d));
-        if (cp && cp.lp === tail) await checkpoints.put({ ...cp, lp: to });
+        if (cp && cp.lp === tail && !cp.stopped) await checkpoints.put({ ...cp, lp: to });
       }),
     );
   }
 
-  /** Drops every row and refolds the whole log: after events left the optimistic view. */
-  async rebuild(tx: Tx): Promise<void> {
-    if (!this.active) return;
+  /**
+   * Drops the rows of `only` (default every projection) and refolds the whole log in
+   * canonical order: after events left the optimistic view, or arrived before it.
+   */
+  async rebuild(tx: Tx, only = this.definitions): Promise<void> {
+    if (only.length === 0) return;
     const rows = tx.objectStore('rows');
     const checkpoints = tx.objectStore('checkpoints');
-    await Promise.all(
-      this.definitions.map(async (d) => {
+    const [records] = await Promise.all([
+      tx.objectStore('log').getAll(),
+      ...only.map(async (d) => {
         const p = projectionId(d);
         await rows.delete(IDBKeyRange.bound([p, ''], [p, '\uffff']));
         await checkpoints.put({ p, lp: 0, parked: [] });
       }),
-    );
-    const log = tx.objectStore('log');
-    let lower = 1;
-    for (;;) {
-      const records = await log.getAll(IDBKeyRange.lowerBound(lower), 64);
-      const events = records.flatMap((r) => r.events);
-      await this.apply(tx, events);
-      if (records.length < 64) break;
-      lower = records.at(-1)!.to + 1;
-    }
+    ]);
+    const events = canonicalOrder(records.flatMap((r) => r.events));
+    await this.apply(tx, events, only);
   }
 }

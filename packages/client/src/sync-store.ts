@@ -251,7 +251,7 @@ export class SyncStore {
     writes.push(metaStore.put(m));
     await Promise.all(writes);
     await this.#renumber(tx, renumberStreams, foreign.length > 0);
-    await this.deps.projections.apply(tx, foreign);
+    await this.deps.projections.applyPulled(tx, foreign, records);
     await done;
     if (foreign.length > 0) this.deps.onWrite(lp);
     else if (dirty.size > 0) this.deps.onWrite(tail);

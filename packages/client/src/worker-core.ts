@@ -216,23 +216,10 @@ export class WorkerCore {
     );
     const behind = this.#projections.definitions.filter((_, i) => (checkpoints[i]?.lp ?? 0) < head);
     if (behind.length === 0) return;
-    const runner = new ProjectionRunner(
-      behind,
-      this.setup.registry ? (e) => this.setup.registry!.upcast(e) : undefined,
-    );
-    const from = Math.min(...behind.map((_, i) => checkpoints[i]?.lp ?? 0));
-    let lower = from + 1;
-    for (;;) {
-      const tx = db.transaction(CATCH_UP_SCOPE, 'readwrite');
-      const records = await tx.objectStore('log').getAll(IDBKeyRange.lowerBound(lower), 64);
-      await runner.apply(
-        tx,
-        records.flatMap((r) => r.events),
-      );
-      await tx.done;
-      if (records.length < 64) break;
-      lower = records.at(-1)!.to + 1;
-    }
+    // One refold in canonical order (see ProjectionRunner.rebuild), in one transaction.
+    const tx = db.transaction(CATCH_UP_SCOPE, 'readwrite');
+    await this.#projections.rebuild(tx, behind);
+    await tx.done;
   }
 
   #elect(name: string): void {

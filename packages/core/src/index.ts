@@ -66,8 +66,15 @@ export type { Limits } from './limits.ts';
 export { defaultLimits, eventSize, utf8Length } from './limits.ts';
 export type { Clock, IdSource } from './ports.ts';
 export { randomId, systemClock } from './ports.ts';
-export type { ParkedEvent, ProjectedBatch, ProjectionDefinition } from './projection.ts';
-export { defineProjection, keysOf, projectBatch, projectEvents, projectionHandles } from './projection.ts';
+export type { ParkedEvent, ProjectBatchOptions, ProjectedBatch, ProjectionDefinition } from './projection.ts';
+export {
+  defineProjection,
+  keysOf,
+  keysOfBatch,
+  projectBatch,
+  projectEvents,
+  projectionHandles,
+} from './projection.ts';
 export {
   AppendRequest,
   AppendResponse,

@@ -110,24 +110,62 @@ export function projectEvents<S, E extends EventEnvelope>(
 
 const errorMessage = (e: unknown) => (e instanceof Error ? e.message : String(e));
 
+/** What a store passes to `projectBatch` besides the events. */
+export interface ProjectBatchOptions<E extends EventEnvelope> {
+  /**
+   * Reads a stored event as its current shape (core's `eventRegistry(...).upcast`). It runs
+   * inside the same guard as the fold: an event that does not upcast is parked like one the
+   * projection threw on, instead of failing the whole batch.
+   */
+  upcast?: (event: E) => E;
+}
+
+/**
+ * `keysOf` for a batch that `projectBatch` will fold: an event whose upcast or key function
+ * throws contributes no key (`projectBatch` parks it with the same error).
+ */
+export function keysOfBatch<S, E extends EventEnvelope>(
+  definition: ProjectionDefinition<S, E>,
+  events: readonly E[],
+  options: ProjectBatchOptions<E> = {},
+): string[] {
+  const keys = new Set<string>();
+  const upcast = options.upcast;
+  for (const event of events) {
+    if (!projectionHandles(definition as ProjectionDefinition<unknown, never>, event.type)) continue;
+    try {
+      const k = definition.key(upcast ? upcast(event) : event);
+      if (k === null || k === undefined) continue;
+      for (const key of typeof k === 'string' ? [k] : k) keys.add(key);
+    } catch {
+      // parked by projectBatch
+    }
+  }
+  return [...keys];
+}
+
 /**
  * `projectEvents` for stores that run projections unattended (the browser worker and the
- * edge): an event the projection throws on leaves every row as it was, and is parked (or
- * stops the projection, by its policy) without wedging the events after it.
+ * edge): an event the projection (or its upcast) throws on leaves every row as it was, and is
+ * parked (or stops the projection, by its policy) without wedging the events after it. Both
+ * sides call this one function, so one definition gives the same read model on both.
  */
 export function projectBatch<S, E extends EventEnvelope>(
   definition: ProjectionDefinition<S, E>,
   events: readonly E[],
   current: ReadonlyMap<string, S>,
+  options: ProjectBatchOptions<E> = {},
 ): ProjectedBatch<S> {
   const changed = new Map<string, S | null>();
   const parked: ParkedEvent[] = [];
+  const upcast = options.upcast;
   let through = 0;
-  for (const event of events) {
-    const position = event.position ?? 0;
-    if (projectionHandles(definition as ProjectionDefinition<unknown, never>, event.type)) {
+  for (const stored of events) {
+    const position = stored.position ?? 0;
+    if (projectionHandles(definition as ProjectionDefinition<unknown, never>, stored.type)) {
       const staged = new Map<string, S | null>();
       try {
+        const event = upcast ? upcast(stored) : stored;
         const k = definition.key(event);
         const keys = k === null || k === undefined ? [] : typeof k === 'string' ? [k] : k;
         for (const key of keys) {
@@ -142,9 +180,9 @@ export function projectBatch<S, E extends EventEnvelope>(
       } catch (e) {
         const record = {
           position,
-          eventId: event.id,
-          stream: event.stream,
-          type: event.type,
+          eventId: stored.id,
+          stream: stored.stream,
+          type: stored.type,
           error: errorMessage(e),
         };
         if (definition.onError === 'stop') return { changed, parked, stoppedAt: record, through };

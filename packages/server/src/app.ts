@@ -20,6 +20,7 @@ import { type Context, Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
 import { type AdmissionPolicy, admission } from './admission.ts';
+import { mountAggregateRoutes } from './aggregate-routes.ts';
 import {
   bearerToken,
   type Claims,
@@ -34,6 +35,7 @@ import type { ServerEnv } from './env.ts';
 import { openApiDocument } from './openapi.ts';
 import { mountProjectionRoutes, pokeProjections } from './projection-routes.ts';
 import { afterFailedCommit, didNotLand } from './push-chain.ts';
+import { upcastAllForRead, upcastPage } from './read-upcast.ts';
 import type { GlobalReadScope, SequencerApi } from './sequencer-do.ts';
 import type { AppendInput, AppendOutcome, StreamApi } from './stream-do.ts';
 
@@ -113,7 +115,7 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
       limit: query.limit ?? limits.defaultPageSize,
     });
     if (!outcome.ok) throw fromWire(outcome.error);
-    return c.json(outcome.page);
+    return c.json(upcastPage(outcome.page));
   });
 
   const readAll = async (c: Ctx) => {
@@ -131,7 +133,7 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
       query.limit ?? limits.defaultPageSize,
       scope,
     );
-    return c.json(page);
+    return c.json(upcastPage(page));
   };
   app.get('/v1/stores/:store/events', readAll);
   app.get('/v1/stores/:store/sync/pull', readAll);
@@ -197,6 +199,7 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
   });
 
   mountProjectionRoutes(app, authorize);
+  mountAggregateRoutes(app, authorize);
 
   return app;
 }
@@ -232,7 +235,12 @@ async function pushOne(
       case 'duplicate':
         return { status: outcome.status, commitId, version: outcome.version, positions: outcome.positions };
       case 'conflict':
-        return { status: 'conflict', commitId, version: outcome.version, events: outcome.events };
+        return {
+          status: 'conflict',
+          commitId,
+          version: outcome.version,
+          events: upcastAllForRead(outcome.events),
+        };
       case 'rejected':
         return { status: 'rejected', commitId, error: outcome.error };
       default: {

@@ -1,8 +1,10 @@
-import type { EventRegistry, ProjectionDefinition } from '@edgelog/core';
+import type { Decider, EventRegistry, ProjectionDefinition, SnapshotPolicy } from '@edgelog/core';
 import { error } from '@edgelog/core';
 
 // biome-ignore lint/suspicious/noExplicitAny: projections of any state and event type share one list
 export type AnyProjection = ProjectionDefinition<any, any>;
+// biome-ignore lint/suspicious/noExplicitAny: deciders of any command, event and state type share one record
+export type AnyDecider = Decider<any, any, any>;
 
 /** What an app gives its edge: the code that cannot travel in a request. */
 export interface EdgeConfig {
@@ -11,8 +13,18 @@ export interface EdgeConfig {
    * a new version builds beside the old one and takes its queries once it has caught up.
    */
   projections: readonly AnyProjection[];
-  /** Upcasts stored events to their current shape before projections see them. */
+  /**
+   * Upcasts stored events to their current shape on every read path (stream reads, read-all,
+   * pull, WebSocket subscriptions, projections, aggregate loads). Stored bytes never change.
+   */
   registry?: EventRegistry;
+  /** Deciders by name: `GET .../streams/:stream/aggregates/:name` folds a stream with one. */
+  deciders?: Readonly<Record<string, AnyDecider>>;
+  /**
+   * Snapshot policies by decider name (core's `SnapshotPolicy`): the StreamDO keeps the
+   * folded state by (stream, version, state version) and starts later loads from it.
+   */
+  snapshots?: Readonly<Record<string, SnapshotPolicy>>;
 }
 
 let config: EdgeConfig = { projections: [] };

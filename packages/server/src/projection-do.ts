@@ -1,9 +1,9 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { EventEnvelope, ParkedEvent, WireError } from '@edgelog/core';
-import { error, keysOf, projectBatch, toWireError } from '@edgelog/core';
+import { error, keysOfBatch, projectBatch, toWireError } from '@edgelog/core';
 import { z } from 'zod';
 import type { AnyProjection } from './config.ts';
-import { edgeConfig, projectionDefinition } from './config.ts';
+import { edgeConfig, projectionDefinition, projectionVersions } from './config.ts';
 import type { ServerEnv } from './env.ts';
 import type { GlobalPage } from './sequencer-do.ts';
 
@@ -71,6 +71,11 @@ export interface ListQuery {
 
 /** Events read per page while catching up. */
 const PAGE = 2000;
+/**
+ * Pause after each page while a new version rebuilds beside an older one (throttling: the
+ * older version keeps answering, and the rebuild leaves the sequencer room for live work).
+ */
+export const REBUILD_REST_MS = 25;
 const ParkedRow = z.object({
   position: z.number(),
   event_id: z.string(),
@@ -94,6 +99,8 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
   private running: Promise<void> | undefined;
   private failure: unknown;
   private waiters = new Set<() => void>();
+  /** Events per catch-up page (tests shrink it to stretch a rebuild over many pages). */
+  pageSize = PAGE;
 
   constructor(ctx: DurableObjectState, env: ServerEnv) {
     super(ctx, env);
@@ -204,13 +211,16 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
       while (this.dirty && !this.stoppedAt) {
         this.dirty = false;
         for (;;) {
-          const page: GlobalPage = await sequencer.readAll(this.checkpoint, PAGE, scope);
+          const size = this.pageSize;
+          const page: GlobalPage = await sequencer.readAll(this.checkpoint, size, scope);
           this.head = Math.max(this.head, page.head);
-          this.apply(definition, page.events, page.events.length < PAGE ? page.head : undefined);
+          this.apply(definition, page.events, page.events.length < size ? page.head : undefined);
           this.notify();
-          if (this.stoppedAt || page.events.length < PAGE) break;
-          // Yield between pages: a rebuild must not starve queries and live work.
-          await new Promise((resolve) => setTimeout(resolve, 0));
+          if (this.stoppedAt || page.events.length < size) break;
+          // Yield between pages so queries get in; a version rebuilding beside an older one
+          // also rests, so the sequencer it reads keeps serving appends and live readers.
+          const rest = this.rebuilding(ref) ? REBUILD_REST_MS : 0;
+          await new Promise((resolve) => setTimeout(resolve, rest));
         }
       }
       this.failure = undefined;
@@ -232,15 +242,16 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
   /** Folds one page; rows, parked events and the checkpoint are written in one transaction. */
   private apply(definition: AnyProjection, events: EventEnvelope[], reachedHead: number | undefined): void {
     const registry = edgeConfig().registry;
+    // Upcasting happens inside projectBatch's guard: an event that does not upcast is parked.
+    const options = registry ? { upcast: (e: EventEnvelope) => registry.upcast(e) } : {};
     const fresh = events.filter((e) => (e.position ?? 0) > this.checkpoint);
-    const upcast = registry ? fresh.map((e) => registry.upcast(e)) : fresh;
     const sql = this.ctx.storage.sql;
     const current = new Map<string, unknown>();
-    for (const key of keysOfSafe(definition, upcast)) {
+    for (const key of keysOfBatch(definition, fresh, options)) {
       const row = sql.exec<{ state: string }>('SELECT state FROM rows WHERE key = ?', key).toArray()[0];
       if (row) current.set(key, JSON.parse(row.state));
     }
-    const out = projectBatch(definition, upcast, current);
+    const out = projectBatch(definition, fresh, current, options);
     const through = out.stoppedAt ? out.through : Math.max(out.through, reachedHead ?? 0, this.checkpoint);
     const parkedAt = new Date().toISOString();
     this.ctx.storage.transactionSync(() => {
@@ -268,7 +279,7 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
       this.meta('checkpoint', String(through));
       if (!out.stoppedAt && reachedHead !== undefined) this.meta('ready', '1');
     });
-    this.processed += upcast.length;
+    this.processed += fresh.length;
     this.checkpoint = through;
     if (out.stoppedAt) this.stoppedAt = out.stoppedAt;
     if (!out.stoppedAt && reachedHead !== undefined) this.ready = true;
@@ -314,6 +325,11 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
       // Positions not yet committed when the catch-up last looked: look again.
       if (this.checkpoint < target && !this.running) this.wake(ref);
     }
+  }
+
+  /** A new version building beside an older one that answers queries meanwhile. */
+  private rebuilding(ref: ProjectionRef): boolean {
+    return !this.ready && projectionVersions(ref.name).some((p) => p.version < ref.version);
   }
 
   private notify(): void {
@@ -371,17 +387,4 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
       getHead(): Promise<number>;
     };
   }
-}
-
-/** `keysOf`, except that a key function that throws is left for `projectBatch` to park. */
-function keysOfSafe(definition: AnyProjection, events: EventEnvelope[]): string[] {
-  const keys = new Set<string>();
-  for (const e of events) {
-    try {
-      for (const k of keysOf(definition, [e])) keys.add(k);
-    } catch {
-      // projectBatch parks the event with the same error.
-    }
-  }
-  return [...keys];
 }

@@ -14,6 +14,7 @@ import { Claims, checkStore, jwtSecret, streamAllowed, verifyToken } from './aut
 import type { ServerEnv } from './env.ts';
 import { GlobalLog, type GlobalReadScope, inScope } from './global-log.ts';
 import type { CommitOutcome, CommitRequest, LoggedEvent } from './log-row.ts';
+import { upcastMessage } from './read-upcast.ts';
 
 export type { GlobalReadScope } from './global-log.ts';
 
@@ -408,7 +409,7 @@ function scopeOf(sub: Subscription, claims: Claims): GlobalReadScope {
 
 function send(ws: WebSocket, message: ServerMessage): void {
   try {
-    ws.send(JSON.stringify(message));
+    ws.send(JSON.stringify(upcastMessage(message)));
   } catch {
     // The socket closed under us; its close handler cleans up.
   }

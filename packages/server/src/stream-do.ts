@@ -16,6 +16,7 @@ import {
   type WireError,
 } from '@edgelog/core';
 import { z } from 'zod';
+import { type AggregateOutcome, loadAggregate } from './aggregate.ts';
 import { Claims, checkStore, checkStream, jwtSecret, verifyToken } from './auth.ts';
 import type { ServerEnv } from './env.ts';
 import {
@@ -25,6 +26,7 @@ import {
   type SequencedEvent,
   toEnvelope,
 } from './log-row.ts';
+import { upcastMessage } from './read-upcast.ts';
 import type { SequencerApi } from './sequencer-do.ts';
 import { insertRows } from './sql-batch.ts';
 
@@ -53,6 +55,7 @@ export interface StreamApi {
   append(input: AppendInput): Promise<AppendOutcome>;
   fetch(request: Request): Promise<Response>;
   read(store: string, stream: string, query: ReadStreamQuery): Promise<ReadOutcome>;
+  loadAggregate(store: string, stream: string, decider: string): Promise<AggregateOutcome>;
 }
 
 export type ReadOutcome = { ok: true; page: ReadStreamResponse } | { ok: false; error: WireError };
@@ -160,6 +163,13 @@ export class StreamDO extends DurableObject<ServerEnv> {
     };
     // Reads need the mutex only until the first sync; afterwards the table is current.
     return this.synced ? guarded() : this.exclusive(guarded);
+  }
+
+  /** Folds the stream with a configured decider, from its snapshot (see aggregate.ts). */
+  loadAggregate(store: string, stream: string, decider: string): Promise<AggregateOutcome> {
+    return loadAggregate(this.ctx.storage.sql, decider, stream, (from, limit) =>
+      this.read(store, stream, { from, limit }),
+    );
   }
 
   private async appendExclusive(input: AppendInput, attempt = 0): Promise<AppendOutcome> {
@@ -512,7 +522,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
 
 function sendTo(ws: WebSocket, message: ServerMessage): void {
   try {
-    ws.send(JSON.stringify(message));
+    ws.send(JSON.stringify(upcastMessage(message)));
   } catch {
     // The socket closed under us.
   }

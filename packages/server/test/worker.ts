@@ -1,5 +1,7 @@
-// The Worker the server's tests run: the real one, configured with test projections.
-import { defineProjection } from '@edgelog/core';
+// The Worker the server's tests run: the real one, configured with test projections, an
+// event registry with a type stored at three schema versions, and a decider with snapshots.
+import { defineEvent, defineProjection, eventRegistry } from '@edgelog/core';
+import { z } from 'zod';
 import { configureEdge } from '../src/config.ts';
 
 type Added = { sku: string; qty: number };
@@ -26,6 +28,45 @@ const totalsV2 = defineProjection<{ qty: number; events: number }>({
   },
 });
 
-configureEdge({ projections: [totalsV1, totalsV2] });
+const Money = z.object({ amount: z.number().int(), currency: z.string().length(3) });
+/** v1 stored cents (EUR implied), v2 a price with its currency, v3 adds a tax rate. */
+export const Priced = defineEvent({
+  type: 'Priced',
+  schemas: [
+    z.object({ sku: z.string(), cents: z.number().int() }),
+    z.object({ sku: z.string(), price: Money }),
+    z.object({ sku: z.string(), price: Money, taxRate: z.number().min(0).max(1) }),
+  ],
+  upcasters: [
+    ({ sku, cents }) => ({ sku, price: { amount: cents, currency: 'EUR' } }),
+    (d) => ({ ...d, taxRate: 0 }),
+  ],
+});
+type Price = { sku: string; price: { amount: number; currency: string }; taxRate: number };
+
+/** The last price of each sku, as the current shape shows it. */
+const prices = defineProjection<Price & { changes: number }>({
+  name: 'prices',
+  version: 1,
+  types: ['Priced'],
+  key: (e) => (e.data as Price).sku,
+  initialState: (sku) => ({ sku, price: { amount: 0, currency: 'EUR' }, taxRate: 0, changes: 0 }),
+  evolve: (s, e) => ({ ...(e.data as Price), changes: s.changes + 1 }),
+});
+
+/** A stream's price history, for aggregate loads (with snapshots every 5 events). */
+const pricing = {
+  initialState: () => ({ last: null as Price | null, changes: 0 }),
+  evolve: (s: { last: Price | null; changes: number }, e: { type: string; data: unknown }) =>
+    e.type === 'Priced' ? { last: e.data as Price, changes: s.changes + 1 } : s,
+  decide: () => [],
+};
+
+configureEdge({
+  projections: [totalsV1, totalsV2, prices],
+  registry: eventRegistry([Priced]),
+  deciders: { pricing },
+  snapshots: { pricing: { stateVersion: 1, every: 5 } },
+});
 
 export { default, ProjectionDO, SequencerDO, StreamDO } from '../src/worker.ts';

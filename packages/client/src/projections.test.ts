@@ -1,0 +1,84 @@
+import 'fake-indexeddb/auto';
+import { defineProjection } from '@edgelog/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import type { StoredEvent } from './db.ts';
+import { canonicalOrder } from './projections.ts';
+import { WorkerCore } from './worker-core.ts';
+
+type Row = { count: number; sum: number };
+const totals = defineProjection<Row>({
+  name: 'totals',
+  version: 1,
+  types: ['Added'],
+  key: (e) => (e.data as { key: string }).key,
+  initialState: () => ({ count: 0, sum: 0 }),
+  evolve: (s, e) => {
+    const { n } = e.data as { n: number };
+    if (n < 0) throw new Error('negative');
+    return { count: s.count + 1, sum: s.sum + n };
+  },
+});
+const stopping = defineProjection<Row>({ ...totals, name: 'stopping', onError: 'stop' });
+
+const open: WorkerCore[] = [];
+afterEach(async () => {
+  for (const c of open.splice(0)) await c.close();
+});
+let dbs = 0;
+async function core() {
+  const c = new WorkerCore({ projections: [totals, stopping] });
+  open.push(c);
+  await c.init({ url: 'http://unused', store: 's', dbName: `projections-${++dbs}`, sync: false });
+  return c;
+}
+
+const key = (i: number) => `k-${String(i).padStart(4, '0')}`;
+
+describe('client projections', () => {
+  it('reads the rows of a wide batch by range, dense or sparse, and folds like a plain fold', async () => {
+    const c = await core();
+    const expected = new Map<string, Row>();
+    const add = async (keys: number[], n: number) => {
+      await c.append(
+        's',
+        keys.map((i) => ({ type: 'Added', data: { key: key(i), n } })),
+      );
+      for (const i of keys) {
+        const row = expected.get(key(i)) ?? { count: 0, sum: 0 };
+        expected.set(key(i), { count: row.count + 1, sum: row.sum + n });
+      }
+    };
+    const all = Array.from({ length: 1000 }, (_, i) => i);
+    await add(all, 1); // 1,000 new keys
+    await add(all.slice(0, 100), 2); // dense: 100 keys, 100 rows in their range
+    await add([0, ...all.slice(0, 70).map((i) => i * 14)], 3); // sparse: 71 keys over ~980 rows
+    await add([5, 5, 999], 4); // few keys: one get each
+    const rows = await c.queryProjection('totals', { limit: 2000 });
+    expect(rows.length).toBe(1000);
+    expect(new Map(rows.map((r) => [r.key, r.state]))).toEqual(expected);
+  });
+
+  it("parks under 'park' and stops under 'stop', keeping what came before", async () => {
+    const c = await core();
+    await c.append('s', [
+      { type: 'Added', data: { key: 'a', n: 1 } },
+      { type: 'Added', data: { key: 'a', n: -1 } },
+      { type: 'Added', data: { key: 'a', n: 2 } },
+    ]);
+    await c.append('s', [{ type: 'Added', data: { key: 'a', n: 5 } }]);
+    expect(await c.readProjection('totals', 'a')).toEqual({ count: 3, sum: 8 });
+    expect(await c.readProjection('stopping', 'a')).toEqual({ count: 1, sum: 1 });
+    const status = await c.projectionStatus();
+    expect(status.map((s) => [s.name, s.parked])).toEqual([
+      ['totals', 1],
+      ['stopping', 0],
+    ]);
+  });
+
+  it('orders the log canonically: confirmed by server position, then pending in local order', () => {
+    const e = (lp: number, position?: number) =>
+      ({ lp, ...(position === undefined ? {} : { position }) }) as StoredEvent;
+    const order = canonicalOrder([e(1), e(2, 3), e(3, 1), e(4), e(5, 2)]).map((x) => x.lp);
+    expect(order).toEqual([3, 5, 2, 1, 4]);
+  });
+});
