@@ -1,7 +1,7 @@
 import type { EventFilter, ExpectedVersion, Limits } from '@edgelog/core';
 import type { IDBPObjectStore, IDBPTransaction, StoreNames } from 'idb';
 import type { CommitInfo, LogDb, LogRecord, LogSchema, RememberedCommand, StoredEvent } from './db.ts';
-import { finalize } from './db.ts';
+import { decodeRecord, eventsOf, finalize, type StoredRecord } from './db.ts';
 import { ClientError, idempotencyConflict, streamNotFound } from './errors.ts';
 import { ProjectionRunner } from './projections.ts';
 import { checkExpectedVersion, type ValidEvent, validateAppend } from './validate.ts';
@@ -73,8 +73,8 @@ export async function streamVersion(log: LogStore, stream: string): Promise<numb
 }
 
 /** The records holding a stream's events (each once). */
-export function streamRecords(log: LogStore, stream: string): Promise<LogRecord[]> {
-  return log.index('heads').getAll(streamRange(stream));
+export async function streamRecords(log: LogStore, stream: string): Promise<LogRecord[]> {
+  return (await log.index('heads').getAll(streamRange(stream))).map(decodeRecord);
 }
 
 /** The stored events of a stream after version `after` (default: all), in version order. */
@@ -86,14 +86,14 @@ export async function loadStream(log: LogStore, stream: string, after = 0): Prom
     .getAll(IDBKeyRange.bound([stream, after + 1], [stream, Number.POSITIVE_INFINITY]));
   const out: StoredEvent[] = [];
   for (const r of records)
-    for (const e of r.events) if (e.stream === stream && e.version > after) out.push(e);
+    for (const e of eventsOf(r)) if (e.stream === stream && e.version > after) out.push(e);
   return out.sort((x, y) => x.version - y.version);
 }
 
 const FIRST_CHUNK = 16;
 
 /** The first records that may hold versions from `lo` on (those whose highest version is >= lo). */
-function streamWindowStart(log: LogStore, stream: string, lo: number): Promise<LogRecord[]> {
+function streamWindowStart(log: LogStore, stream: string, lo: number): Promise<StoredRecord[]> {
   return log
     .index('heads')
     .getAll(IDBKeyRange.bound([stream, lo], [stream, Number.POSITIVE_INFINITY]), FIRST_CHUNK);
@@ -111,7 +111,7 @@ export async function loadWindow(
   stream: string,
   lo: number,
   hi: number,
-  first?: LogRecord[],
+  first?: StoredRecord[],
 ): Promise<StoredEvent[]> {
   const want = hi - lo + 1;
   const slots: Array<StoredEvent | undefined> = new Array(want);
@@ -122,7 +122,7 @@ export async function loadWindow(
   for (;;) {
     let last = 0;
     for (const r of records) {
-      for (const e of r.events) {
+      for (const e of eventsOf(r)) {
         if (e.stream !== stream) continue;
         if (e.version > last) last = e.version;
         const i = e.version - lo;
@@ -248,7 +248,7 @@ export class LocalLog {
     const map = this.#ids?.map ?? new Map<string, number>();
     if (tail > from) {
       const records = await log.index('local').getAll(IDBKeyRange.bound(from, tail, true, false));
-      for (const r of records) for (const e of r.events) map.set(e.id, r.to);
+      for (const r of records) for (const e of eventsOf(r)) map.set(e.id, r.to);
     }
     this.#ids = { map, tail };
     return map;
@@ -262,7 +262,7 @@ export class LocalLog {
     if (keys.length === 0) return out;
     const records = await Promise.all(keys.map((k) => log.get(k)));
     const wanted = new Set(ids);
-    for (const r of records) if (r) for (const e of r.events) if (wanted.has(e.id)) out.set(e.id, e);
+    for (const r of records) if (r) for (const e of eventsOf(r)) if (wanted.has(e.id)) out.set(e.id, e);
     return out;
   }
 
@@ -383,6 +383,9 @@ export class LocalLog {
       // `add`, never `put`: a stale key must fail, not replace another writer's record.
       writes.push(log.add(finalize({ from: tail + 1, to: lp, li: lp, events, commits, heads: [] })));
     }
+    // Without projections nothing more is asked of this transaction: committing now saves
+    // the round trip in which IndexedDB would otherwise wait for our success handlers.
+    if (!this.projections.active) tx.commit();
     try {
       await Promise.all(writes);
     } catch (e) {
@@ -455,7 +458,7 @@ export class LocalLog {
     while (out.length < limit && lower <= head) {
       const records = await log.getAll(IDBKeyRange.lowerBound(lower), READ_BATCH);
       for (const r of records) {
-        for (const e of r.events) {
+        for (const e of eventsOf(r)) {
           if (e.lp > after && out.length < limit && matches(options.filter, e)) out.push(e);
         }
       }

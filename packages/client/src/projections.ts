@@ -1,6 +1,6 @@
 import type { EventEnvelope, ProjectionDefinition } from '@edgelog/core';
 import type { IDBPTransaction, StoreNames } from 'idb';
-import type { Checkpoint, LogSchema, StoredEvent } from './db.ts';
+import { type Checkpoint, eventsOf, type LogSchema, type StoredEvent } from './db.ts';
 import { toEnvelope } from './envelope.ts';
 
 type Tx = IDBPTransaction<LogSchema, StoreNames<LogSchema>[], 'readwrite'>;
@@ -113,7 +113,7 @@ export class ProjectionRunner {
     let lower = 1;
     for (;;) {
       const records = await log.getAll(IDBKeyRange.lowerBound(lower), 64);
-      const events = records.flatMap((r) => r.events);
+      const events = records.flatMap((r) => eventsOf(r));
       await this.apply(tx, events);
       if (records.length < 64) break;
       lower = records.at(-1)!.to + 1;

@@ -1,7 +1,7 @@
 import type { EventEnvelope, WireError } from '@edgelog/core';
 import type { IDBPTransaction, StoreNames } from 'idb';
 import type { CommitInfo, LogDb, LogRecord, LogSchema, Rejection, StoredEvent, SyncMeta } from './db.ts';
-import { finalize, withUnacked } from './db.ts';
+import { decodeRecord, finalize, withUnacked } from './db.ts';
 import { toEnvelope } from './envelope.ts';
 import { streamRecords, tailKey, writeScope } from './local-log.ts';
 import type { ProjectionRunner } from './projections.ts';
@@ -52,7 +52,7 @@ type Redecided =
 const emptyMeta = (): SyncMeta => ({ key: 'sync', pulled: 0, head: 0 });
 
 async function pendingRecords(tx: Tx): Promise<LogRecord[]> {
-  return tx.objectStore('log').index('pending').getAll();
+  return (await tx.objectStore('log').index('pending').getAll()).map(decodeRecord);
 }
 
 function findCommit(
@@ -122,7 +122,7 @@ export class SyncStore {
 
   /** Unacknowledged commits in outbox order. */
   async outbox(): Promise<OutboxCommit[]> {
-    const records = await this.db.getAllFromIndex('log', 'pending');
+    const records = (await this.db.getAllFromIndex('log', 'pending')).map(decodeRecord);
     const out: OutboxCommit[] = [];
     for (const rec of records) {
       const byId = new Map(rec.events.map((e) => [e.id, e]));
@@ -508,7 +508,7 @@ export class SyncStore {
     const log = tx.objectStore('log');
     if (!grew) {
       const tail = await tailKey(log);
-      await log.add({ from: tail + 1, to: tail + 1, events: [], heads: [] });
+      await log.add(finalize({ from: tail + 1, to: tail + 1, events: [], heads: [] }));
       await this.deps.projections.advance(tx, tail, tail + 1);
     }
     const order = pendingOrder((await pendingRecords(tx)).flatMap((r) => r.commits ?? []));

@@ -11,7 +11,7 @@ import type {
 } from '@edgelog/core';
 import { Subscriber, shouldSnapshot, snapshotKey } from '@edgelog/core';
 import type { StoreNames } from 'idb';
-import { type LogSchema, openLogDb, type Rejection, type SnapshotRecord } from './db.ts';
+import { eventsOf, type LogSchema, openLogDb, type Rejection, type SnapshotRecord } from './db.ts';
 import { type LocalEnvelope, toEnvelope } from './envelope.ts';
 import { ClientError, toPlainError } from './errors.ts';
 import { defaultClientLimits } from './local-event-store.ts';
@@ -142,6 +142,7 @@ export class WorkerCore {
   readonly #statusListeners = new Map<number, Callback<ClientStatus>>();
   readonly #rejectionListeners = new Map<number, Callback<RejectionNotice>>();
   #pendingRefresh: Promise<void> | undefined;
+  #notify: { tail: number; local: boolean; kick: boolean } | undefined;
   #pendingDirty = false;
   #lastCount = 0;
   #statusTimer: ReturnType<typeof setTimeout> | undefined;
@@ -227,7 +228,7 @@ export class WorkerCore {
       const records = await tx.objectStore('log').getAll(IDBKeyRange.lowerBound(lower), 64);
       await runner.apply(
         tx,
-        records.flatMap((r) => r.events),
+        records.flatMap((r) => eventsOf(r)),
       );
       await tx.done;
       if (records.length < 64) break;
@@ -307,11 +308,28 @@ export class WorkerCore {
     }
   }
 
+  /**
+   * Something was written: subscribers, other tabs, the sync engine and the outbox count hear
+   * of it in the next task, once for everything written until then, so that the answer to the
+   * write that caused it goes out first.
+   */
   #written(tail: number, local: boolean, kick = true): void {
-    for (const s of this.#subscribers.values()) s.wake();
-    if (local) this.#post({ t: 'write', tail });
-    if (kick) this.#engine?.kick();
-    void this.#refreshPending();
+    const pending = this.#notify;
+    if (pending) {
+      pending.tail = Math.max(pending.tail, tail);
+      pending.local ||= local;
+      pending.kick ||= kick;
+      return;
+    }
+    this.#notify = { tail, local, kick };
+    setTimeout(() => {
+      const n = this.#notify!;
+      this.#notify = undefined;
+      for (const s of this.#subscribers.values()) s.wake();
+      if (n.local) this.#post({ t: 'write', tail: n.tail });
+      if (n.kick) this.#engine?.kick();
+      void this.#refreshPending();
+    }, 0);
   }
 
   #rejected(n: RejectionNotice): void {
