@@ -281,6 +281,28 @@ describe('local idempotency across tabs (two connections to one database)', () =
 });
 
 describe('cached versions across tabs (two connections to one database)', () => {
+  it('a cache warmed on an empty log still sees streams another connection wrote since', async () => {
+    const name = 'two-tabs-empty';
+    const a = new LocalEventStore(await openLogDb(name));
+    const b = new LocalEventStore(await openLogDb(name));
+    await a.log.warm(); // the log is empty: a assumes every stream at version 0
+    const one = () => [{ id: crypto.randomUUID(), type: 'T', data: {} }];
+    expect((await b.log.append('s', one(), { freshIds: true })).version).toBe(1);
+    // a never read 's': its first append collides on the record's `from` and decides again.
+    expect((await a.log.append('s', one(), { freshIds: true })).version).toBe(2);
+    await expect(
+      a.log.append('s', one(), { freshIds: true, expectedVersion: 'no_stream' }),
+    ).rejects.toMatchObject({
+      code: 'WrongExpectedVersion',
+    });
+    expect((await a.log.append('t', one(), { freshIds: true, expectedVersion: 'no_stream' })).version).toBe(
+      1,
+    );
+    expect((await b.readStream('s')).events.map((e) => e.version)).toEqual([1, 2]);
+    await a.close();
+    await b.close();
+  });
+
   it('never decides from versions another connection moved', async () => {
     const name = 'two-tabs-versions';
     const a = new LocalEventStore(await openLogDb(name));

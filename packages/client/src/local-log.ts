@@ -160,7 +160,7 @@ export function matches(filter: EventFilter | undefined, e: StoredEvent): boolea
 export class LocalLog {
   readonly #queue: Job[] = [];
   /** The log tail and stream versions as this worker last wrote them (see #commitGroup). */
-  #cache: { tail: number; versions: Map<string, number> } | undefined;
+  #cache: { tail: number; versions: Map<string, number>; complete?: true } | undefined;
   /**
    * Every local event id stored up to log position `tail`, with the key of its record; built
    * on the first append that brings app-given ids, caught up inside each such append's
@@ -195,6 +195,15 @@ export class LocalLog {
       this.#queue.push({ stream, events: valid, options, resolve, reject });
       this.#flushing ??= this.#flush();
     });
+  }
+
+  /**
+   * Reads the tail once: an empty log means every stream is at version 0, so the first
+   * appends decide without reading (their records' `from` still catches any other writer).
+   */
+  async warm(): Promise<void> {
+    const tail = await tailKey(this.db.transaction('log', 'readonly').store);
+    if (tail === 0 && this.#cache === undefined) this.#cache = { tail, versions: new Map(), complete: true };
   }
 
   /** Forgets cached versions: another writer (a tab, the sync engine) changed the log. */
@@ -278,9 +287,11 @@ export class LocalLog {
     // `from` (the cached tail + 1) is unique: if anything was written since (another tab, a
     // pull, a renumber), a record with that `from` exists and the add fails before it commits.
     const cache = this.#cache;
-    const warm = !checkIds && cache !== undefined && names.every((n) => cache.versions.has(n));
+    // A complete cache knows every stream written since the log was empty: others are at 0.
+    const warm =
+      !checkIds && cache !== undefined && (cache.complete || names.every((n) => cache.versions.has(n)));
     const [tail, ...versions] = warm
-      ? [cache.tail, ...names.map((n) => cache.versions.get(n)!)]
+      ? [cache.tail, ...names.map((n) => cache.versions.get(n) ?? 0)]
       : await Promise.all([tailKey(log), ...names.map((s) => streamVersion(log, s))]);
     const state = new Map<string, { version: number }>();
     names.forEach((s, i) => {
@@ -397,7 +408,11 @@ export class LocalLog {
     const next = this.#cache ?? { tail: 0, versions: new Map<string, number>() };
     next.tail = lp;
     for (const [name, rec] of state) next.versions.set(name, rec.version);
-    if (next.versions.size > 10_000) next.versions.clear();
+    if (!warm) delete next.complete;
+    if (next.versions.size > 10_000) {
+      next.versions.clear();
+      delete next.complete;
+    }
     this.#cache = next;
     // The transaction saw the log at `tail`: a map that was complete there now also holds ours.
     if (this.#ids && events.length > 0) {

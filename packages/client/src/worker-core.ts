@@ -196,7 +196,7 @@ export class WorkerCore {
       deps.validate = (e) => registry.validate(e);
     }
     this.#sync = new SyncStore(db, deps);
-    await this.#catchUpProjections();
+    await Promise.all([this.#catchUpProjections(), this.#log.warm()]);
     if (typeof BroadcastChannel !== 'undefined') {
       this.#channel = new BroadcastChannel(name);
       this.#channel.onmessage = (m: MessageEvent<ChannelMessage>) => this.#onChannel(m.data);
