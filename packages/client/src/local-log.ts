@@ -81,9 +81,23 @@ export async function streamRecords(log: LogStore, stream: string): Promise<LogR
 export async function loadStream(log: LogStore, stream: string, after = 0): Promise<StoredEvent[]> {
   // A record's `heads` key is the highest version of the stream in it: records wholly at or
   // before `after` are never read.
-  const records = await log
-    .index('heads')
-    .getAll(IDBKeyRange.bound([stream, after + 1], [stream, Number.POSITIVE_INFINITY]));
+  const range = IDBKeyRange.bound([stream, after + 1], [stream, Number.POSITIVE_INFINITY]);
+  // Reading through an index fetches each record on its own; a key range of the log is one
+  // sequential scan. Each record takes at least one local position, so when the stream's
+  // records fill at least half of the positions between its first and last, the scan reads
+  // at most as many other records as its own (a stream of single-event appends).
+  const keys = await log.index('heads').getAllKeys(range);
+  if (keys.length === 0) return [];
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = 0;
+  for (const k of keys) {
+    if (k < lo) lo = k;
+    if (k > hi) hi = k;
+  }
+  const records =
+    keys.length * 2 >= hi - lo + 1
+      ? await log.getAll(IDBKeyRange.bound(lo, hi))
+      : await log.index('heads').getAll(range);
   const out: StoredEvent[] = [];
   for (const r of records)
     for (const e of eventsOf(r)) if (e.stream === stream && e.version > after) out.push(e);

@@ -273,7 +273,12 @@ export class SyncStore {
     // Pending commits the pulled events have made certain to conflict are decided again (or
     // rejected) in this same transaction: the view never shows their old events on top of
     // server events they were not decided over, not even between this pull and the push.
-    const { rejected, changed } = await this.#rebase(tx, new Set(foreign.map((e) => e.stream)));
+    // Only streams with pending events can hold a commit to rebase (a cold pull has none),
+    // and only a commit that named a version below the highest one pulled now.
+    const rebase = new Map<string, number>();
+    for (const e of foreign)
+      if (pendingStreams.has(e.stream)) rebase.set(e.stream, Math.max(rebase.get(e.stream) ?? 0, e.version));
+    const { rejected, changed } = await this.#rebase(tx, rebase);
     if (changed) await this.deps.projections.rebuild(tx);
     else await this.deps.projections.apply(tx, foreign);
     const newTail = changed ? await tailKey(log) : lp;
@@ -459,38 +464,36 @@ export class SyncStore {
    * (an acknowledged commit ahead of the pull leaves a gap): otherwise the push's conflict
    * answer replays it after the pull has caught up.
    */
-  async #rebase(tx: Tx, names: ReadonlySet<string>): Promise<{ rejected: Rejection[]; changed: boolean }> {
+  async #rebase(
+    tx: Tx,
+    pulled: ReadonlyMap<string, number>,
+  ): Promise<{ rejected: Rejection[]; changed: boolean }> {
     const rejected: Rejection[] = [];
     let changed = false;
     const touched = new Set<string>();
-    for (const name of names) {
+    if (pulled.size === 0) return { rejected, changed };
+    let records = await pendingRecords(tx);
+    for (const [name, highest] of pulled) {
       for (;;) {
-        const records = await pendingRecords(tx);
         const open = records
           .flatMap((rec) => (rec.commits ?? []).map((commit) => ({ rec, commit })))
-          .filter(
-            ({ commit }) =>
-              commit.stream === name && !commit.acked && namedVersion(commit.expectedVersion) !== undefined,
-          )
+          .filter(({ commit }) => {
+            const named =
+              commit.stream === name && !commit.acked ? namedVersion(commit.expectedVersion) : undefined;
+            return named !== undefined && named < highest;
+          })
           .sort((a, b) => a.commit.seq - b.commit.seq);
         if (open.length === 0) break;
-        const { confirmed, earlier } = await this.#prior(tx, records, open[0]!.commit);
+        const first = open[0]!;
+        const { confirmed, earlier } = await this.#prior(tx, records, first.commit);
         if (!confirmed.every((e, i) => e.version === i + 1)) break;
         const version = confirmed.length;
-        const next = open.find(({ commit }) => namedVersion(commit.expectedVersion)! < version);
-        if (!next) break;
-        const prior = next === open[0] ? { confirmed, earlier } : await this.#prior(tx, records, next.commit);
-        const result = await this.#redecide(
-          tx,
-          next.rec,
-          next.commit,
-          prior.confirmed,
-          prior.earlier,
-          version,
-        );
+        if (namedVersion(first.commit.expectedVersion)! >= version) break;
+        const result = await this.#redecide(tx, first.rec, first.commit, confirmed, earlier, version);
         if (result.kind === 'rejected') rejected.push(result.rejection);
         changed = true;
         touched.add(name);
+        records = await pendingRecords(tx);
       }
     }
     if (touched.size > 0) await this.#renumber(tx, touched, true);
