@@ -197,8 +197,14 @@ export function createClient<
   return {
     append: (stream, events, opts = {}) => append(stream, events as unknown[], opts),
     execute: (decider, stream, command) => whenReady(() => api.execute(decider, stream, command)) as never,
-    readStream: (stream, opts = {}) => whenReady(() => api.readStream(stream, opts)) as never,
-    readAll: (opts = {}) => whenReady(() => api.readAll(opts)) as never,
+    readStream: async (stream, opts = {}) => {
+      const r = await whenReady(() => api.readStream(stream, opts));
+      return { events: JSON.parse(r.events), version: r.version };
+    },
+    readAll: async (opts = {}) => {
+      const r = await whenReady(() => api.readAll(opts));
+      return { events: JSON.parse(r.events), head: r.head };
+    },
     subscribe: async (opts, handler) => {
       const id = await whenReady(() =>
         api.subscribe(opts, proxy(handler as (e: LocalEnvelope[]) => unknown)),

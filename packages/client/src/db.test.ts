@@ -156,6 +156,101 @@ describe('the IndexedDB upgrade ladder', () => {
   });
 });
 
+describe('the version 7 rung: events as one JSON text per record', () => {
+  it('upgrades a version 6 database without losing an event, the outbox or a version', async () => {
+    const name = 'ladder-v6';
+    const old = await openDB(name, 6, {
+      upgrade(db) {
+        const log = db.createObjectStore('log', { keyPath: 'to' });
+        log.createIndex('pending', 'pq');
+        log.createIndex('unacked', 'pn');
+        log.createIndex('local', 'li');
+        log.createIndex('from', 'from', { unique: true });
+        log.createIndex('heads', 'heads', { multiEntry: true });
+        db.createObjectStore('rejections', { keyPath: 'commitId' });
+        db.createObjectStore('meta', { keyPath: 'key' });
+        db.createObjectStore('rows', { keyPath: ['p', 'k'] });
+        db.createObjectStore('checkpoints', { keyPath: 'p' });
+        db.createObjectStore('snapshots', { keyPath: 'key' });
+      },
+    });
+    const event = (stream: string, n: number, version: number, lp: number, position?: number) => ({
+      id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
+      stream,
+      type: 'Placed',
+      schemaVersion: 1,
+      data: { n, nested: { list: [n, 'x'] } },
+      metadata: n === 1 ? { by: 'someone' } : {},
+      version,
+      lp,
+      recordedAt: '2026-01-01T00:00:00.000Z',
+      ...(position ? { position } : {}),
+    });
+    // A pulled page of two streams, then a local append batch with one open commit.
+    const pulled = [event('a', 1, 1, 1, 1), event('b', 2, 1, 2, 2), event('a', 3, 2, 3, 3)];
+    await old.put('log', {
+      from: 1,
+      to: 3,
+      events: pulled,
+      heads: [
+        ['a', 2],
+        ['b', 1],
+      ],
+    });
+    const mine = [event('a', 4, 3, 4), event('a', 5, 4, 5)];
+    const ids = mine.map((e) => e.id);
+    await old.put('log', {
+      from: 4,
+      to: 5,
+      li: 5,
+      events: mine,
+      commits: [{ commitId: 'c-1', stream: 'a', ids, seq: 5 * 1024 }],
+      pq: 5,
+      pn: 1,
+      heads: [['a', 4]],
+    });
+    await old.put('meta', { key: 'sync', pulled: 3, head: 3 });
+    old.close();
+
+    const db = await openLogDb(name);
+    expect(db.version).toBe(DB_VERSION);
+    const stored = await db.getAll('log');
+    expect(stored.map((r) => [r.to, typeof r.ev, 'events' in r])).toEqual([
+      [3, 'string', false],
+      [5, 'string', false],
+    ]);
+    const store = new LocalEventStore(db);
+    const a = await store.readStream('a');
+    expect(a.events.map((e) => [e.id, e.version, e.data, e.metadata])).toEqual(
+      [...pulled.filter((e) => e.stream === 'a'), ...mine].map((e) => [e.id, e.version, e.data, e.metadata]),
+    );
+    expect((await store.readStream('b')).events.map((e) => e.id)).toEqual([pulled[1]!.id]);
+    const sync = new SyncStore(db, {
+      projections: new ProjectionRunner([]),
+      deciders: {},
+      onWrite: () => {},
+    });
+    const outbox = await sync.outbox();
+    expect(outbox.map((c) => [c.commit.commitId, c.events.map((e) => e.id)])).toEqual([['c-1', ids]]);
+    expect(await sync.pendingCount()).toBe(1);
+    // The retried append is found by its ids; the next one checks the migrated version.
+    expect(
+      await store.append(
+        'a',
+        mine.map((e) => ({ id: e.id, type: e.type, data: e.data })),
+      ),
+    ).toEqual({
+      version: 4,
+      positions: [4, 5],
+    });
+    const next = await store.append('a', [{ id: crypto.randomUUID(), type: 'Paid', data: {} }], {
+      expectedVersion: 4,
+    });
+    expect(next.version).toBe(5);
+    await store.close();
+  });
+});
+
 describe('local idempotency across tabs (two connections to one database)', () => {
   it('sees ids another connection appended after its id map was built', async () => {
     const name = 'two-tabs-ids';
@@ -186,6 +281,28 @@ describe('local idempotency across tabs (two connections to one database)', () =
 });
 
 describe('cached versions across tabs (two connections to one database)', () => {
+  it('a cache warmed on an empty log still sees streams another connection wrote since', async () => {
+    const name = 'two-tabs-empty';
+    const a = new LocalEventStore(await openLogDb(name));
+    const b = new LocalEventStore(await openLogDb(name));
+    await a.log.warm(); // the log is empty: a assumes every stream at version 0
+    const one = () => [{ id: crypto.randomUUID(), type: 'T', data: {} }];
+    expect((await b.log.append('s', one(), { freshIds: true })).version).toBe(1);
+    // a never read 's': its first append collides on the record's `from` and decides again.
+    expect((await a.log.append('s', one(), { freshIds: true })).version).toBe(2);
+    await expect(
+      a.log.append('s', one(), { freshIds: true, expectedVersion: 'no_stream' }),
+    ).rejects.toMatchObject({
+      code: 'WrongExpectedVersion',
+    });
+    expect((await a.log.append('t', one(), { freshIds: true, expectedVersion: 'no_stream' })).version).toBe(
+      1,
+    );
+    expect((await b.readStream('s')).events.map((e) => e.version)).toEqual([1, 2]);
+    await a.close();
+    await b.close();
+  });
+
   it('never decides from versions another connection moved', async () => {
     const name = 'two-tabs-versions';
     const a = new LocalEventStore(await openLogDb(name));

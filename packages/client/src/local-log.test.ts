@@ -2,6 +2,7 @@ import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { finalize, type LogRecord, openLogDb, type StoredEvent } from './db.ts';
 import { LocalEventStore } from './local-event-store.ts';
+import { loadStream } from './local-log.ts';
 
 const ev = (stream: string, version: number, lp: number): StoredEvent => ({
   id: crypto.randomUUID(),
@@ -57,5 +58,33 @@ describe('readStream windows', () => {
     expect(page.events.map((e) => e.version)).toEqual(Array.from({ length: 150 }, (_, i) => 101 + i));
     expect(page.version).toBe(300);
     await store.close();
+  });
+
+  it('loads a whole stream alike through the index and through a key range scan', async () => {
+    const db = await openLogDb('load-dense');
+    // 's' takes most records (a key range scan), 'x' a few (the index), 'o' sits in between.
+    const records: LogRecord[] = [];
+    let lp = 0;
+    const versions = new Map<string, number>();
+    const next = (stream: string) => {
+      const v = (versions.get(stream) ?? 0) + 1;
+      versions.set(stream, v);
+      return ev(stream, v, ++lp);
+    };
+    for (let i = 0; i < 60; i++) {
+      const events = i % 3 === 2 ? [next('o'), next('x'), next('s')] : [next('s')];
+      records.push({ from: lp - events.length + 1, to: lp, events, heads: [] });
+    }
+    for (const r of records) await db.put('log', finalize(r));
+    const load = async (stream: string, after = 0) =>
+      (await loadStream(db.transaction('log').store, stream, after)).map((e) => [e.stream, e.version]);
+    const expected = (stream: string, after = 0) =>
+      Array.from({ length: versions.get(stream)! - after }, (_, i) => [stream, after + i + 1]);
+    expect(await load('s')).toEqual(expected('s'));
+    expect(await load('s', 55)).toEqual(expected('s', 55));
+    expect(await load('x')).toEqual(expected('x'));
+    expect(await load('o', 7)).toEqual(expected('o', 7));
+    expect(await load('none')).toEqual([]);
+    db.close();
   });
 });

@@ -1,7 +1,7 @@
 import type { EventFilter, ExpectedVersion, Limits } from '@edgelog/core';
 import type { IDBPObjectStore, IDBPTransaction, StoreNames } from 'idb';
 import type { CommitInfo, LogDb, LogRecord, LogSchema, RememberedCommand, StoredEvent } from './db.ts';
-import { finalize } from './db.ts';
+import { decodeRecord, eventsOf, finalize, type StoredRecord } from './db.ts';
 import { ClientError, idempotencyConflict, streamNotFound } from './errors.ts';
 import { ProjectionRunner } from './projections.ts';
 import { checkExpectedVersion, type ValidEvent, validateAppend } from './validate.ts';
@@ -73,27 +73,41 @@ export async function streamVersion(log: LogStore, stream: string): Promise<numb
 }
 
 /** The records holding a stream's events (each once). */
-export function streamRecords(log: LogStore, stream: string): Promise<LogRecord[]> {
-  return log.index('heads').getAll(streamRange(stream));
+export async function streamRecords(log: LogStore, stream: string): Promise<LogRecord[]> {
+  return (await log.index('heads').getAll(streamRange(stream))).map(decodeRecord);
 }
 
 /** The stored events of a stream after version `after` (default: all), in version order. */
 export async function loadStream(log: LogStore, stream: string, after = 0): Promise<StoredEvent[]> {
   // A record's `heads` key is the highest version of the stream in it: records wholly at or
   // before `after` are never read.
-  const records = await log
-    .index('heads')
-    .getAll(IDBKeyRange.bound([stream, after + 1], [stream, Number.POSITIVE_INFINITY]));
+  const range = IDBKeyRange.bound([stream, after + 1], [stream, Number.POSITIVE_INFINITY]);
+  // Reading through an index fetches each record on its own; a key range of the log is one
+  // sequential scan. Each record takes at least one local position, so when the stream's
+  // records fill at least half of the positions between its first and last, the scan reads
+  // at most as many other records as its own (a stream of single-event appends).
+  const keys = await log.index('heads').getAllKeys(range);
+  if (keys.length === 0) return [];
+  let lo = Number.POSITIVE_INFINITY;
+  let hi = 0;
+  for (const k of keys) {
+    if (k < lo) lo = k;
+    if (k > hi) hi = k;
+  }
+  const records =
+    keys.length * 2 >= hi - lo + 1
+      ? await log.getAll(IDBKeyRange.bound(lo, hi))
+      : await log.index('heads').getAll(range);
   const out: StoredEvent[] = [];
   for (const r of records)
-    for (const e of r.events) if (e.stream === stream && e.version > after) out.push(e);
+    for (const e of eventsOf(r)) if (e.stream === stream && e.version > after) out.push(e);
   return out.sort((x, y) => x.version - y.version);
 }
 
 const FIRST_CHUNK = 16;
 
 /** The first records that may hold versions from `lo` on (those whose highest version is >= lo). */
-function streamWindowStart(log: LogStore, stream: string, lo: number): Promise<LogRecord[]> {
+function streamWindowStart(log: LogStore, stream: string, lo: number): Promise<StoredRecord[]> {
   return log
     .index('heads')
     .getAll(IDBKeyRange.bound([stream, lo], [stream, Number.POSITIVE_INFINITY]), FIRST_CHUNK);
@@ -111,7 +125,7 @@ export async function loadWindow(
   stream: string,
   lo: number,
   hi: number,
-  first?: LogRecord[],
+  first?: StoredRecord[],
 ): Promise<StoredEvent[]> {
   const want = hi - lo + 1;
   const slots: Array<StoredEvent | undefined> = new Array(want);
@@ -122,7 +136,7 @@ export async function loadWindow(
   for (;;) {
     let last = 0;
     for (const r of records) {
-      for (const e of r.events) {
+      for (const e of eventsOf(r)) {
         if (e.stream !== stream) continue;
         if (e.version > last) last = e.version;
         const i = e.version - lo;
@@ -160,7 +174,7 @@ export function matches(filter: EventFilter | undefined, e: StoredEvent): boolea
 export class LocalLog {
   readonly #queue: Job[] = [];
   /** The log tail and stream versions as this worker last wrote them (see #commitGroup). */
-  #cache: { tail: number; versions: Map<string, number> } | undefined;
+  #cache: { tail: number; versions: Map<string, number>; complete?: true } | undefined;
   /**
    * Every local event id stored up to log position `tail`, with the key of its record; built
    * on the first append that brings app-given ids, caught up inside each such append's
@@ -195,6 +209,15 @@ export class LocalLog {
       this.#queue.push({ stream, events: valid, options, resolve, reject });
       this.#flushing ??= this.#flush();
     });
+  }
+
+  /**
+   * Reads the tail once: an empty log means every stream is at version 0, so the first
+   * appends decide without reading (their records' `from` still catches any other writer).
+   */
+  async warm(): Promise<void> {
+    const tail = await tailKey(this.db.transaction('log', 'readonly').store);
+    if (tail === 0 && this.#cache === undefined) this.#cache = { tail, versions: new Map(), complete: true };
   }
 
   /** Forgets cached versions: another writer (a tab, the sync engine) changed the log. */
@@ -248,7 +271,7 @@ export class LocalLog {
     const map = this.#ids?.map ?? new Map<string, number>();
     if (tail > from) {
       const records = await log.index('local').getAll(IDBKeyRange.bound(from, tail, true, false));
-      for (const r of records) for (const e of r.events) map.set(e.id, r.to);
+      for (const r of records) for (const e of eventsOf(r)) map.set(e.id, r.to);
     }
     this.#ids = { map, tail };
     return map;
@@ -262,7 +285,7 @@ export class LocalLog {
     if (keys.length === 0) return out;
     const records = await Promise.all(keys.map((k) => log.get(k)));
     const wanted = new Set(ids);
-    for (const r of records) if (r) for (const e of r.events) if (wanted.has(e.id)) out.set(e.id, e);
+    for (const r of records) if (r) for (const e of eventsOf(r)) if (wanted.has(e.id)) out.set(e.id, e);
     return out;
   }
 
@@ -278,9 +301,11 @@ export class LocalLog {
     // `from` (the cached tail + 1) is unique: if anything was written since (another tab, a
     // pull, a renumber), a record with that `from` exists and the add fails before it commits.
     const cache = this.#cache;
-    const warm = !checkIds && cache !== undefined && names.every((n) => cache.versions.has(n));
+    // A complete cache knows every stream written since the log was empty: others are at 0.
+    const warm =
+      !checkIds && cache !== undefined && (cache.complete || names.every((n) => cache.versions.has(n)));
     const [tail, ...versions] = warm
-      ? [cache.tail, ...names.map((n) => cache.versions.get(n)!)]
+      ? [cache.tail, ...names.map((n) => cache.versions.get(n) ?? 0)]
       : await Promise.all([tailKey(log), ...names.map((s) => streamVersion(log, s))]);
     const state = new Map<string, { version: number }>();
     names.forEach((s, i) => {
@@ -383,6 +408,9 @@ export class LocalLog {
       // `add`, never `put`: a stale key must fail, not replace another writer's record.
       writes.push(log.add(finalize({ from: tail + 1, to: lp, li: lp, events, commits, heads: [] })));
     }
+    // Without projections nothing more is asked of this transaction: committing now saves
+    // the round trip in which IndexedDB would otherwise wait for our success handlers.
+    if (!this.projections.active) tx.commit();
     try {
       await Promise.all(writes);
     } catch (e) {
@@ -394,7 +422,11 @@ export class LocalLog {
     const next = this.#cache ?? { tail: 0, versions: new Map<string, number>() };
     next.tail = lp;
     for (const [name, rec] of state) next.versions.set(name, rec.version);
-    if (next.versions.size > 10_000) next.versions.clear();
+    if (!warm) delete next.complete;
+    if (next.versions.size > 10_000) {
+      next.versions.clear();
+      delete next.complete;
+    }
     this.#cache = next;
     // The transaction saw the log at `tail`: a map that was complete there now also holds ours.
     if (this.#ids && events.length > 0) {
@@ -455,7 +487,7 @@ export class LocalLog {
     while (out.length < limit && lower <= head) {
       const records = await log.getAll(IDBKeyRange.lowerBound(lower), READ_BATCH);
       for (const r of records) {
-        for (const e of r.events) {
+        for (const e of eventsOf(r)) {
           if (e.lp > after && out.length < limit && matches(options.filter, e)) out.push(e);
         }
       }

@@ -1,7 +1,7 @@
 import type { EventEnvelope, ProjectionDefinition } from '@edgelog/core';
 import { keysOfBatch, projectBatch } from '@edgelog/core';
 import type { IDBPObjectStore, IDBPTransaction, StoreNames } from 'idb';
-import type { Checkpoint, LogRecord, LogSchema, StoredEvent } from './db.ts';
+import { type Checkpoint, eventsOf, type LogRecord, type LogSchema, type StoredEvent } from './db.ts';
 import { toEnvelope } from './envelope.ts';
 
 type Tx = IDBPTransaction<LogSchema, StoreNames<LogSchema>[], 'readwrite'>;
@@ -163,7 +163,7 @@ export class ProjectionRunner {
         await checkpoints.put({ p, lp: 0, parked: [] });
       }),
     ]);
-    const events = canonicalOrder(records.flatMap((r) => r.events));
+    const events = canonicalOrder(records.flatMap((r) => eventsOf(r)));
     await this.apply(tx, events, only);
   }
 }

@@ -214,7 +214,7 @@ export class SyncEngine {
       const page = await next;
       const full = page.events.length >= limit;
       const last = page.events.at(-1)?.position ?? after;
-      const applying = page.events.length > 0 ? this.store.applyPulled(page.events, page.head) : after;
+      const applying = page.events.length > 0 ? this.#applyPage(page.events, page.head) : after;
       // The next page travels while this one is written. applyPulled reads the cursor inside
       // its transaction and applies only what follows it contiguously, so a page fetched
       // ahead from the wrong place is harmless: it is fetched again from where we got to.
@@ -230,6 +230,13 @@ export class SyncEngine {
       if (reached !== last) next = fetch(reached);
       after = reached;
     }
+  }
+
+  /** Applies pulled events; commits they made certain to conflict and that were refused are reported. */
+  async #applyPage(events: readonly WireEvent[], head: number): Promise<number> {
+    const { reached, rejected } = await this.store.applyPulled(events, head);
+    for (const r of rejected) this.options.onRejected?.(r);
+    return reached;
   }
 
   #openLive(): void {
@@ -269,7 +276,7 @@ export class SyncEngine {
     const last = events.at(-1)?.position ?? before;
     if (last <= before) return;
     try {
-      const reached = await this.store.applyPulled(events, last);
+      const reached = await this.#applyPage(events, last);
       this.#emit({ lastConfirmedPosition: reached, head: Math.max(this.#status.head, last, reached) });
       // A gap (the socket skipped something) or our own events arriving: pull to be sure.
       if (reached < last) this.kick();

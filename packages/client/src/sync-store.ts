@@ -2,7 +2,7 @@ import type { EventEnvelope, WireError } from '@edgelog/core';
 import type { IDBPTransaction, StoreNames } from 'idb';
 import { staleAfter } from './commit-chain.ts';
 import type { CommitInfo, LogDb, LogRecord, LogSchema, Rejection, StoredEvent, SyncMeta } from './db.ts';
-import { finalize, withUnacked } from './db.ts';
+import { decodeRecord, finalize, withUnacked } from './db.ts';
 import { toEnvelope } from './envelope.ts';
 import { streamRecords, tailKey, writeScope } from './local-log.ts';
 import type { ProjectionRunner } from './projections.ts';
@@ -38,10 +38,22 @@ export type ReplayResult =
   | { kind: 'stale' }
   | { kind: 'gone' };
 
+/** What applying a pulled page did. */
+export interface PullApplied {
+  /** The last server position applied. */
+  reached: number;
+  /** Pending commits the page made certain to conflict and that could not be decided again. */
+  rejected: Rejection[];
+}
+
+type Redecided =
+  | { kind: 'replayed'; commitId: string | undefined }
+  | { kind: 'rejected'; rejection: Rejection };
+
 const emptyMeta = (): SyncMeta => ({ key: 'sync', pulled: 0, head: 0 });
 
 async function pendingRecords(tx: Tx): Promise<LogRecord[]> {
-  return tx.objectStore('log').index('pending').getAll();
+  return (await tx.objectStore('log').index('pending').getAll()).map(decodeRecord);
 }
 
 function findCommit(
@@ -67,6 +79,12 @@ function settle(rec: LogRecord, pulled: number): void {
       }),
   );
   withUnacked(rec);
+}
+
+/** The stream version a commit named (`no_stream` is 0); undefined for `any` and `stream_exists`. */
+function namedVersion(expected: CommitInfo['expectedVersion']): number | undefined {
+  if (expected === 'no_stream') return 0;
+  return typeof expected === 'number' ? expected : undefined;
 }
 
 function removeCommit(rec: LogRecord, commit: CommitInfo): StoredEvent[] {
@@ -105,7 +123,7 @@ export class SyncStore {
 
   /** Unacknowledged commits in outbox order. */
   async outbox(): Promise<OutboxCommit[]> {
-    const records = await this.db.getAllFromIndex('log', 'pending');
+    const records = (await this.db.getAllFromIndex('log', 'pending')).map(decodeRecord);
     const out: OutboxCommit[] = [];
     for (const rec of records) {
       const byId = new Map(rec.events.map((e) => [e.id, e]));
@@ -184,9 +202,11 @@ export class SyncStore {
   /**
    * Merges pulled events (in position order) into the log: our own events are confirmed in
    * place, the others are appended as one record, and pending events of the streams they
-   * touch are renumbered after them. Stops at a gap. Returns the last position applied.
+   * touch are renumbered after them; pending commits the page makes certain to conflict are
+   * rebased (see #rebase). Stops at a gap. Returns the last position applied and the commits
+   * the rebase rejected.
    */
-  async applyPulled(events: readonly WireEvent[], head: number): Promise<number> {
+  async applyPulled(events: readonly WireEvent[], head: number): Promise<PullApplied> {
     const tx = this.#tx();
     const done = tx.done;
     done.catch(() => undefined);
@@ -251,11 +271,22 @@ export class SyncStore {
     writes.push(metaStore.put(m));
     await Promise.all(writes);
     await this.#renumber(tx, renumberStreams, foreign.length > 0);
-    await this.deps.projections.applyPulled(tx, foreign, records);
+    // Pending commits the pulled events have made certain to conflict are decided again (or
+    // rejected) in this same transaction: the view never shows their old events on top of
+    // server events they were not decided over, not even between this pull and the push.
+    // Only streams with pending events can hold a commit to rebase (a cold pull has none),
+    // and only a commit that named a version below the highest one pulled now.
+    const rebase = new Map<string, number>();
+    for (const e of foreign)
+      if (pendingStreams.has(e.stream)) rebase.set(e.stream, Math.max(rebase.get(e.stream) ?? 0, e.version));
+    const { rejected, changed } = await this.#rebase(tx, rebase);
+    if (changed) await this.deps.projections.rebuild(tx);
+    else await this.deps.projections.applyPulled(tx, foreign, records);
+    const newTail = changed ? await tailKey(log) : lp;
     await done;
-    if (foreign.length > 0) this.deps.onWrite(lp);
+    if (foreign.length > 0) this.deps.onWrite(newTail);
     else if (dirty.size > 0) this.deps.onWrite(tail);
-    return m.pulled;
+    return { reached: m.pulled, rejected };
   }
 
   /** The server refused a commit: its events leave the view, the refusal is kept and returned. */
@@ -269,11 +300,14 @@ export class SyncStore {
       return undefined;
     }
     const rejection = await this.#reject(tx, found.rec, found.commit, error);
+    await this.#renumber(tx, new Set([found.commit.stream]), false);
+    await this.deps.projections.rebuild(tx);
     await done;
     this.deps.onWrite(found.rec.to);
     return rejection;
   }
 
+  /** Removes a commit's events and keeps the refusal; the caller renumbers and rebuilds. */
   async #reject(tx: Tx, rec: LogRecord, commit: CommitInfo, error: WireError): Promise<Rejection> {
     const events = removeCommit(rec, commit);
     const rejection: Rejection = {
@@ -291,8 +325,6 @@ export class SyncStore {
     // Later commits of the stream decided on top of this one must be replayed: commit-chain.ts.
     const stale = staleAfter(await pendingRecords(tx), commit);
     await Promise.all(stale.map((r) => tx.objectStore('log').put(finalize(r))));
-    await this.#renumber(tx, new Set([commit.stream]), false);
-    await this.deps.projections.rebuild(tx);
     return rejection;
   }
 
@@ -312,31 +344,59 @@ export class SyncStore {
       await done;
       return { kind: 'gone' };
     }
-    const { rec, commit } = found;
-    const stored = (await streamRecords(tx.objectStore('log'), commit.stream)).flatMap((r) => r.events);
-    const ofStream = stored.filter((e) => e.stream === commit.stream);
-    const confirmed = ofStream.filter((e) => e.position !== undefined).sort((a, b) => a.version - b.version);
+    const { confirmed, earlier } = await this.#prior(tx, records, found.commit);
     if ((confirmed.at(-1)?.version ?? 0) < serverVersion) {
       await done;
       return { kind: 'stale' };
     }
-    if (!commit.command) {
-      const expected = commit.expectedVersion ?? 'any';
-      const error: WireError = {
-        code: 'WrongExpectedVersion',
-        message: `stream '${commit.stream}': expected version ${String(expected)}, actual ${serverVersion}`,
-        details: { stream: commit.stream, expected, actual: serverVersion },
-      };
-      const rejection = await this.#reject(tx, rec, commit, error);
-      await done;
-      this.deps.onWrite(rec.to);
-      return { kind: 'rejected', rejection };
-    }
+    const result = await this.#redecide(tx, found.rec, found.commit, confirmed, earlier, serverVersion);
+    await this.#renumber(tx, new Set([found.commit.stream]), result.kind === 'replayed' && !!result.commitId);
+    await this.deps.projections.rebuild(tx);
+    const tail = await tailKey(tx.objectStore('log'));
+    await done;
+    this.deps.onWrite(result.kind === 'replayed' ? tail : found.rec.to);
+    return result;
+  }
+
+  /** A pending commit's stream as it now comes after: confirmed events, then the pending commits before it. */
+  async #prior(
+    tx: Tx,
+    records: readonly LogRecord[],
+    commit: CommitInfo,
+  ): Promise<{ confirmed: StoredEvent[]; earlier: StoredEvent[] }> {
+    const stored = (await streamRecords(tx.objectStore('log'), commit.stream)).flatMap((r) => r.events);
+    const ofStream = stored.filter((e) => e.stream === commit.stream);
+    const confirmed = ofStream.filter((e) => e.position !== undefined).sort((a, b) => a.version - b.version);
     const order = pendingOrder(records.flatMap((r) => r.commits ?? []));
     const mine = order.get(commit.ids[0]!) ?? 0;
     const earlier = ofStream
       .filter((e) => e.position === undefined && (order.get(e.id) ?? Number.MAX_SAFE_INTEGER) < mine)
       .sort((a, b) => order.get(a.id)! - order.get(b.id)!);
+    return { confirmed, earlier };
+  }
+
+  /**
+   * Decides a pending commit's command again after `confirmed` and `earlier` (inside `tx`):
+   * new events, in a new record at the tail, replace the old ones; a refusal, or a raw append
+   * that named a version, is rejected. The caller renumbers the stream and rebuilds projections.
+   */
+  async #redecide(
+    tx: Tx,
+    rec: LogRecord,
+    commit: CommitInfo,
+    confirmed: readonly StoredEvent[],
+    earlier: readonly StoredEvent[],
+    actual: number,
+  ): Promise<Redecided> {
+    if (!commit.command) {
+      const expected = commit.expectedVersion ?? 'any';
+      const error: WireError = {
+        code: 'WrongExpectedVersion',
+        message: `stream '${commit.stream}': expected version ${String(expected)}, actual ${actual}`,
+        details: { stream: commit.stream, expected, actual },
+      };
+      return { kind: 'rejected', rejection: await this.#reject(tx, rec, commit, error) };
+    }
     const upcast = this.deps.upcast ?? ((e: EventEnvelope) => e);
     const prior = [...confirmed, ...earlier].map((e) => upcast(toEnvelope(e)));
     const outcome = replayCommand(
@@ -345,44 +405,35 @@ export class SyncStore {
       commit.command.command,
       prior,
     );
-    let newEvents: StoredEvent[] = [];
-    if (outcome.kind === 'events') {
-      try {
-        newEvents = outcome.events.map((e, i) => {
-          const valid = this.deps.validate?.(e);
-          return {
-            id: this.#newId(),
-            stream: commit.stream,
-            type: e.type,
-            schemaVersion: valid?.schemaVersion ?? 1,
-            data: valid ? valid.data : e.data,
-            metadata: e.metadata ?? {},
-            version: outcome.base + i + 1,
-            lp: 0,
-            recordedAt: this.#now(),
-          };
-        });
-      } catch (e) {
-        const rejection = await this.#reject(tx, rec, commit, {
-          code: 'Validation',
-          message: e instanceof Error ? e.message : String(e),
-        });
-        await done;
-        this.deps.onWrite(rec.to);
-        return { kind: 'rejected', rejection };
-      }
-    } else {
-      const rejection = await this.#reject(tx, rec, commit, outcome.error);
-      await done;
-      this.deps.onWrite(rec.to);
-      return { kind: 'rejected', rejection };
+    if (outcome.kind !== 'events') {
+      return { kind: 'rejected', rejection: await this.#reject(tx, rec, commit, outcome.error) };
+    }
+    let newEvents: StoredEvent[];
+    try {
+      newEvents = outcome.events.map((e, i) => {
+        const valid = this.deps.validate?.(e);
+        return {
+          id: this.#newId(),
+          stream: commit.stream,
+          type: e.type,
+          schemaVersion: valid?.schemaVersion ?? 1,
+          data: valid ? valid.data : e.data,
+          metadata: e.metadata ?? {},
+          version: outcome.base + i + 1,
+          lp: 0,
+          recordedAt: this.#now(),
+        };
+      });
+    } catch (e) {
+      const error: WireError = { code: 'Validation', message: e instanceof Error ? e.message : String(e) };
+      return { kind: 'rejected', rejection: await this.#reject(tx, rec, commit, error) };
     }
     removeCommit(rec, commit);
     const log = tx.objectStore('log');
     const writes: Promise<unknown>[] = [log.put(finalize(rec))];
     let replacedBy: string | undefined;
-    const tail = await tailKey(log);
     if (newEvents.length > 0) {
+      const tail = await tailKey(log);
       newEvents.forEach((e, i) => {
         e.lp = tail + i + 1;
       });
@@ -399,23 +450,58 @@ export class SyncStore {
       };
       writes.push(
         log.add(
-          finalize({
-            from: tail + 1,
-            to,
-            events: newEvents,
-            li: to,
-            commits: [replacement],
-            heads: [],
-          }),
+          finalize({ from: tail + 1, to, events: newEvents, li: to, commits: [replacement], heads: [] }),
         ),
       );
     }
     await Promise.all(writes);
-    await this.#renumber(tx, new Set([commit.stream]), newEvents.length > 0);
-    await this.deps.projections.rebuild(tx);
-    await done;
-    this.deps.onWrite(tail + newEvents.length);
     return { kind: 'replayed', commitId: replacedBy };
+  }
+
+  /**
+   * Rebases the pending commits of `names` that pulled events have made certain to conflict:
+   * a commit that named version E (`no_stream` is 0) can never commit once the stream's
+   * confirmed version is past E, so its command is decided again on the stream as it now is
+   * (a raw append is rejected), in outbox order, before anything is published. Commits still
+   * at or ahead of the confirmed version are left to the server (the original may have
+   * committed there with its answer lost). Needs the stream's confirmed events gap-free
+   * (an acknowledged commit ahead of the pull leaves a gap): otherwise the push's conflict
+   * answer replays it after the pull has caught up.
+   */
+  async #rebase(
+    tx: Tx,
+    pulled: ReadonlyMap<string, number>,
+  ): Promise<{ rejected: Rejection[]; changed: boolean }> {
+    const rejected: Rejection[] = [];
+    let changed = false;
+    const touched = new Set<string>();
+    if (pulled.size === 0) return { rejected, changed };
+    let records = await pendingRecords(tx);
+    for (const [name, highest] of pulled) {
+      for (;;) {
+        const open = records
+          .flatMap((rec) => (rec.commits ?? []).map((commit) => ({ rec, commit })))
+          .filter(({ commit }) => {
+            const named =
+              commit.stream === name && !commit.acked ? namedVersion(commit.expectedVersion) : undefined;
+            return named !== undefined && named < highest;
+          })
+          .sort((a, b) => a.commit.seq - b.commit.seq);
+        if (open.length === 0) break;
+        const first = open[0]!;
+        const { confirmed, earlier } = await this.#prior(tx, records, first.commit);
+        if (!confirmed.every((e, i) => e.version === i + 1)) break;
+        const version = confirmed.length;
+        if (namedVersion(first.commit.expectedVersion)! >= version) break;
+        const result = await this.#redecide(tx, first.rec, first.commit, confirmed, earlier, version);
+        if (result.kind === 'rejected') rejected.push(result.rejection);
+        changed = true;
+        touched.add(name);
+        records = await pendingRecords(tx);
+      }
+    }
+    if (touched.size > 0) await this.#renumber(tx, touched, true);
+    return { rejected, changed };
   }
 
   /**
@@ -429,7 +515,7 @@ export class SyncStore {
     const log = tx.objectStore('log');
     if (!grew) {
       const tail = await tailKey(log);
-      await log.add({ from: tail + 1, to: tail + 1, events: [], heads: [] });
+      await log.add(finalize({ from: tail + 1, to: tail + 1, events: [], heads: [] }));
       await this.deps.projections.advance(tx, tail, tail + 1);
     }
     const order = pendingOrder((await pendingRecords(tx)).flatMap((r) => r.commits ?? []));

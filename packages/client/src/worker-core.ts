@@ -142,6 +142,7 @@ export class WorkerCore {
   readonly #statusListeners = new Map<number, Callback<ClientStatus>>();
   readonly #rejectionListeners = new Map<number, Callback<RejectionNotice>>();
   #pendingRefresh: Promise<void> | undefined;
+  #notify: { tail: number; local: boolean; kick: boolean } | undefined;
   #pendingDirty = false;
   #lastCount = 0;
   #statusTimer: ReturnType<typeof setTimeout> | undefined;
@@ -195,7 +196,7 @@ export class WorkerCore {
       deps.validate = (e) => registry.validate(e);
     }
     this.#sync = new SyncStore(db, deps);
-    await this.#catchUpProjections();
+    await Promise.all([this.#catchUpProjections(), this.#log.warm()]);
     if (typeof BroadcastChannel !== 'undefined') {
       this.#channel = new BroadcastChannel(name);
       this.#channel.onmessage = (m: MessageEvent<ChannelMessage>) => this.#onChannel(m.data);
@@ -294,11 +295,28 @@ export class WorkerCore {
     }
   }
 
+  /**
+   * Something was written: subscribers, other tabs, the sync engine and the outbox count hear
+   * of it in the next task, once for everything written until then, so that the answer to the
+   * write that caused it goes out first.
+   */
   #written(tail: number, local: boolean, kick = true): void {
-    for (const s of this.#subscribers.values()) s.wake();
-    if (local) this.#post({ t: 'write', tail });
-    if (kick) this.#engine?.kick();
-    void this.#refreshPending();
+    const pending = this.#notify;
+    if (pending) {
+      pending.tail = Math.max(pending.tail, tail);
+      pending.local ||= local;
+      pending.kick ||= kick;
+      return;
+    }
+    this.#notify = { tail, local, kick };
+    setTimeout(() => {
+      const n = this.#notify!;
+      this.#notify = undefined;
+      for (const s of this.#subscribers.values()) s.wake();
+      if (n.local) this.#post({ t: 'write', tail: n.tail });
+      if (n.kick) this.#engine?.kick();
+      void this.#refreshPending();
+    }, 0);
   }
 
   #rejected(n: RejectionNotice): void {

@@ -30,8 +30,18 @@ export function workerApi(core: WorkerCore) {
       );
     },
     execute: (...a: Parameters<WorkerCore['execute']>) => plainErrors(() => core.execute(...a)),
-    readStream: (...a: Parameters<WorkerCore['readStream']>) => plainErrors(() => core.readStream(...a)),
-    readAll: (...a: Parameters<WorkerCore['readAll']>) => plainErrors(() => core.readAll(...a)),
+    // Reads cross as one JSON text: structured clone copies an envelope property by property
+    // on both sides, a string is one copy (events are JSON data; the page parses them).
+    readStream: (...a: Parameters<WorkerCore['readStream']>) =>
+      plainErrors(async () => {
+        const r = await core.readStream(...a);
+        return { events: JSON.stringify(r.events), version: r.version };
+      }),
+    readAll: (...a: Parameters<WorkerCore['readAll']>) =>
+      plainErrors(async () => {
+        const r = await core.readAll(...a);
+        return { events: JSON.stringify(r.events), head: r.head };
+      }),
     readProjection: (...a: Parameters<WorkerCore['readProjection']>) =>
       plainErrors(() => core.readProjection(...a)),
     queryProjection: (...a: Parameters<WorkerCore['queryProjection']>) =>

@@ -1,0 +1,186 @@
+import 'fake-indexeddb/auto';
+import { type Decider, type DomainEvent, defineProjection, error } from '@edgelog/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { type LogDb, openLogDb, type Rejection } from './db.ts';
+import { defaultClientLimits } from './local-event-store.ts';
+import { LocalLog, loadStream } from './local-log.ts';
+import { ProjectionRunner } from './projections.ts';
+import { SyncEngine } from './sync-engine.ts';
+import { SyncStore } from './sync-store.ts';
+import { FakeServer } from './testing/fake-server.ts';
+import type { WireEvent } from './wire.ts';
+
+// A product's stock: a reservation is refused when nothing is left.
+type StockEvent = DomainEvent<'Restocked', { n: number }> | DomainEvent<'Reserved', { n: number }>;
+type StockCommand = { kind: 'reserve'; n: number };
+const stock: Decider<StockCommand, StockEvent, { left: number }> = {
+  initialState: () => ({ left: 0 }),
+  evolve: (s, e) => ({ left: s.left + (e.type === 'Restocked' ? e.data.n : -e.data.n) }),
+  decide: (c, s) => {
+    if (s.left < c.n) throw error('CommandRejected', `only ${s.left} left`);
+    return [{ type: 'Reserved', data: { n: c.n } }];
+  },
+};
+const left = defineProjection<number>({
+  name: 'left',
+  version: 1,
+  key: (e) => e.stream,
+  initialState: () => 0,
+  evolve: (n, e) => n + (e.type === 'Restocked' ? 1 : -1) * (e.data as { n: number }).n,
+});
+
+let dbs = 0;
+const opened: LogDb[] = [];
+afterEach(() => {
+  for (const db of opened.splice(0)) db.close();
+});
+
+async function local() {
+  const db = await openLogDb(`rebase-${++dbs}`);
+  opened.push(db);
+  const projections = new ProjectionRunner([left]);
+  const log = new LocalLog(db, defaultClientLimits, () => undefined, projections);
+  const sync = new SyncStore(db, {
+    projections,
+    deciders: { stock } as never,
+    onWrite: () => log.invalidate(),
+  });
+  return { db, log, sync };
+}
+
+let position = 0;
+const wire = (stream: string, version: number, type: StockEvent['type'], n: number): WireEvent => ({
+  id: crypto.randomUUID(),
+  stream,
+  type,
+  schemaVersion: 1,
+  data: { n },
+  metadata: {},
+  version,
+  position: ++position,
+  recordedAt: '2026-01-01T00:00:00.000Z',
+});
+
+/** The stock a reader of the local log sees now, folded from the stored stream. */
+async function stockSeen(db: LogDb, stream: string): Promise<number> {
+  const events = await loadStream(db.transaction('log', 'readonly').store, stream);
+  let s = stock.initialState();
+  for (const e of events) s = stock.evolve(s, e as never);
+  return s.left;
+}
+
+const reserve = (log: LocalLog, stream: string, expectedVersion: number, n = 1) =>
+  log.append(stream, [{ id: crypto.randomUUID(), type: 'Reserved', data: { n } }], {
+    expectedVersion,
+    command: { decider: 'stock', command: { kind: 'reserve', n } },
+  });
+
+describe('pulled events and pending commands', () => {
+  it('a pending command the pull refuses leaves the view in the pull’s own transaction', async () => {
+    position = 0;
+    const { db, log, sync } = await local();
+    await sync.applyPulled([wire('p-1', 1, 'Restocked', 1)], 1);
+    const mine = await reserve(log, 'p-1', 1);
+    expect(await stockSeen(db, 'p-1')).toBe(0);
+    // Another client reserved the last one first: the server holds it at version 2.
+    const applied = await sync.applyPulled([wire('p-1', 2, 'Reserved', 1)], 2);
+    // Committed = published: no reader can ever see -1.
+    expect(await stockSeen(db, 'p-1')).toBe(0);
+    const { reached, rejected } = applied;
+    expect(reached).toBe(2);
+    expect((await db.get('rows', ['left@1', 'p-1']))?.state).toBe(0);
+    expect(rejected.map((r) => [r.commitId, r.error.code])).toEqual([[mine.commitId, 'CommandRejected']]);
+    expect(await sync.outbox()).toEqual([]);
+    expect((await sync.rejections()).map((r) => r.commitId)).toEqual([mine.commitId]);
+  });
+
+  it('a pending command the pull overtakes is decided again on the new state, in place in the outbox', async () => {
+    position = 0;
+    const { db, log, sync } = await local();
+    await sync.applyPulled([wire('p-2', 1, 'Restocked', 6)], 1);
+    await reserve(log, 'p-2', 1, 2);
+    // A later command decided over the first one's events, still at the confirmed version:
+    // its original may have committed on the server with the answer lost, so the server decides.
+    await reserve(log, 'p-2', 2, 2);
+    await log.append('other', [{ id: crypto.randomUUID(), type: 'Restocked', data: { n: 1 } }]);
+    const { rejected } = await sync.applyPulled([wire('p-2', 2, 'Reserved', 2)], 2);
+    expect(rejected).toEqual([]);
+    expect(await stockSeen(db, 'p-2')).toBe(0);
+    const outbox = await sync.outbox();
+    expect(
+      outbox.map((c) => [c.commit.stream, c.commit.expectedVersion, c.events.map((e) => e.version)]),
+    ).toEqual([
+      ['p-2', 2, [3]],
+      ['p-2', 2, [4]],
+      ['other', undefined, [1]],
+    ]);
+    expect((await db.get('rows', ['left@1', 'p-2']))?.state).toBe(0);
+  });
+
+  it('a raw append that named a version the pull has passed is rejected; one that named none moves after', async () => {
+    position = 0;
+    const { db, log, sync } = await local();
+    await sync.applyPulled([wire('doc', 1, 'Restocked', 1)], 1);
+    const named = await log.append('doc', [{ id: crypto.randomUUID(), type: 'Restocked', data: { n: 10 } }], {
+      expectedVersion: 1,
+    });
+    await log.append('doc', [{ id: crypto.randomUUID(), type: 'Restocked', data: { n: 100 } }]);
+    const { rejected } = await sync.applyPulled([wire('doc', 2, 'Restocked', 1000)], 2);
+    expect(rejected.map((r) => [r.commitId, r.error.code])).toEqual([
+      [named.commitId, 'WrongExpectedVersion'],
+    ]);
+    expect(await stockSeen(db, 'doc')).toBe(1101);
+    const outbox = await sync.outbox();
+    expect(outbox.map((c) => c.events.map((e) => e.version))).toEqual([[3]]);
+  });
+
+  it('a pending command still ahead of the confirmed version is left to the server', async () => {
+    position = 0;
+    const { log, sync } = await local();
+    await sync.applyPulled([wire('p-3', 1, 'Restocked', 3)], 1);
+    const mine = await reserve(log, 'p-3', 1);
+    // The pull brings another stream only: nothing about p-3 changed.
+    await sync.applyPulled([wire('p-4', 1, 'Restocked', 3)], 2);
+    expect((await sync.outbox()).map((c) => c.commit.commitId)).toEqual([mine.commitId]);
+  });
+});
+
+describe('the sync engine publishes no un-rebased view', () => {
+  it('from push conflict to pull: every committed state of the stream is a state the decider allows', async () => {
+    position = 0;
+    const server = new FakeServer();
+    const { db, log, sync } = await local();
+    await server.store.append('p-9', [{ id: crypto.randomUUID(), type: 'Restocked', data: { n: 1 } }]);
+    const seen: number[] = [];
+    const rejections: Rejection[] = [];
+    const engine = new SyncEngine(sync, server.transport(), {
+      limits: defaultClientLimits,
+      live: false,
+      backoffBase: 1,
+      backoffCap: 2,
+      onRejected: (r) => rejections.push(r),
+      // Runs synchronously after every applied page: a read transaction opened here is
+      // ordered before any later write, so it sees exactly what the page's commit published.
+      onStatus: () => {
+        void stockSeen(db, 'p-9').then((n) => seen.push(n));
+      },
+    });
+    await engine.start();
+    await engine.settled();
+    engine.setOnline(false);
+    await reserve(log, 'p-9', 1);
+    await server.store.append('p-9', [{ id: crypto.randomUUID(), type: 'Reserved', data: { n: 1 } }], {
+      expectedVersion: 1,
+    });
+    engine.setOnline(true);
+    await engine.settled();
+    await engine.stop();
+    expect(seen.length).toBeGreaterThan(2);
+    expect(Math.min(...seen)).toBe(0);
+    expect(rejections).toHaveLength(1);
+    expect(rejections[0]!.error.code).toBe('CommandRejected');
+    expect(await sync.outbox()).toEqual([]);
+    const onServer = (await server.store.readStream('p-9')).events.map((e) => e.type);
+    expect(onServer).toEqual(['Restocked', 'Reserved']);
+  });
+});
