@@ -30,7 +30,9 @@ import {
 } from './auth.ts';
 import { parseWith, readJson } from './body.ts';
 import type { ServerEnv } from './env.ts';
+import { AUTHOR_KEY } from './log-row.ts';
 import { openApiDocument } from './openapi.ts';
+import { packEvents } from './packed.ts';
 import { mountProjectionRoutes, pokeProjections } from './projection-routes.ts';
 import type { GlobalReadScope, SequencerApi } from './sequencer-do.ts';
 import type { AppendInput, AppendOutcome, StreamApi } from './stream-do.ts';
@@ -74,7 +76,7 @@ export function createApp(limits: Limits = defaultLimits) {
     // Sizes first, then shape: core's validateAppend is the one rule book for every store.
     const events = validateAppend(stream, eventsOf(body), limits);
     const request = parseWith(AppendHeader, body);
-    const input: AppendInput = { store, stream, author: authorOf(claims), events };
+    const input: AppendInput = { store, stream, events: packEvents(events, AUTHOR_KEY, authorOf(claims)) };
     if (request.expectedVersion !== undefined) input.expectedVersion = request.expectedVersion;
     if (c.req.header(BENCH_BYPASS_HEADER) === 'bypass' && c.env.EDGELOG_BENCH === '1')
       input.bypassSequencer = true;
@@ -210,7 +212,11 @@ async function pushOne(
     const events = validateAppend(isRecord(raw) ? String(raw.stream) : '', eventsOf(raw), limits);
     const commit = parseWith(CommitHeader, raw, `commits.${index}`);
     checkStream(claims, commit.stream);
-    const input: AppendInput = { store, stream: commit.stream, author: authorOf(claims), events };
+    const input: AppendInput = {
+      store,
+      stream: commit.stream,
+      events: packEvents(events, AUTHOR_KEY, authorOf(claims)),
+    };
     if (commit.expectedVersion !== undefined) input.expectedVersion = commit.expectedVersion;
     const outcome: AppendOutcome = await streamStub(c.env, store, commit.stream).append(input);
     switch (outcome.status) {
