@@ -22,6 +22,7 @@ import { z } from 'zod';
 import {
   bearerToken,
   type Claims,
+  checkAdmin,
   checkStore,
   checkStream,
   checkWriter,
@@ -29,6 +30,7 @@ import {
   verifyToken,
 } from './auth.ts';
 import { parseWith, readJson } from './body.ts';
+import { corsMiddleware } from './cors.ts';
 import type { ServerEnv } from './env.ts';
 import { AUTHOR_KEY } from './log-row.ts';
 import { openApiDocument } from './openapi.ts';
@@ -64,6 +66,8 @@ export function createApp(limits: Limits = defaultLimits) {
     c.json({ error: { code: 'NotFound', message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
   );
 
+  app.use('*', corsMiddleware);
+
   app.get('/health', (c) => c.json({ ok: true, protocol: 'v1' }));
   app.get('/v1/openapi.json', (c) => c.json(openApiDocument(limits)));
 
@@ -73,10 +77,15 @@ export function createApp(limits: Limits = defaultLimits) {
     const stream = parseWith(StreamName, c.req.param('stream'), 'stream');
     checkStream(claims, stream);
     const body = await readJson(c.req.raw, limits);
+    const sentBytes = Number(c.req.header('content-length') ?? Number.POSITIVE_INFINITY);
     // Sizes first, then shape: core's validateAppend is the one rule book for every store.
     const events = validateAppend(stream, eventsOf(body), limits);
     const request = parseWith(AppendHeader, body);
-    const input: AppendInput = { store, stream, events: packEvents(events, AUTHOR_KEY, authorOf(claims)) };
+    const input: AppendInput = {
+      store,
+      stream,
+      events: packEvents(events, AUTHOR_KEY, authorOf(claims), sentBytes),
+    };
     if (request.expectedVersion !== undefined) input.expectedVersion = request.expectedVersion;
     if (c.req.header(BENCH_BYPASS_HEADER) === 'bypass' && c.env.EDGELOG_BENCH === '1')
       input.bypassSequencer = true;
@@ -134,6 +143,7 @@ export function createApp(limits: Limits = defaultLimits) {
     const { store, claims } = await authorize(c);
     checkWriter(claims);
     const { commits } = parseWith(PushEnvelope(limits), await readJson(c.req.raw, limits));
+    const sentBytes = Number(c.req.header('content-length') ?? Number.POSITIVE_INFINITY);
     const results: CommitResult[] = new Array(commits.length);
     // Commits of one stream run in order (a later one may build on an earlier one); streams run side by side.
     const byStream = new Map<string, number[]>();
@@ -143,7 +153,8 @@ export function createApp(limits: Limits = defaultLimits) {
     });
     await Promise.all(
       [...byStream.values()].map(async (indexes) => {
-        for (const i of indexes) results[i] = await pushOne(c, store, claims, commits[i], i, limits);
+        for (const i of indexes)
+          results[i] = await pushOne(c, store, claims, commits[i], i, limits, sentBytes);
       }),
     );
     if (results.some((r) => r.status === 'committed')) afterCommit(c, store);
@@ -184,6 +195,11 @@ export function createApp(limits: Limits = defaultLimits) {
     return sequencerStub(c.env, store).fetch(new Request(c.req.url, { headers }));
   });
 
+  // Parked events carry other streams' data and the projection's own error messages: operators only.
+  app.use('/v1/stores/:store/projections/:name/parked', async (c, next) => {
+    checkAdmin((await authorize(c)).claims);
+    await next();
+  });
   mountProjectionRoutes(app, authorize);
 
   return app;
@@ -206,6 +222,7 @@ async function pushOne(
   raw: unknown,
   index: number,
   limits: Limits,
+  sentBytes: number,
 ): Promise<CommitResult> {
   const commitId = isRecord(raw) && typeof raw.commitId === 'string' ? raw.commitId : '';
   try {
@@ -215,7 +232,7 @@ async function pushOne(
     const input: AppendInput = {
       store,
       stream: commit.stream,
-      events: packEvents(events, AUTHOR_KEY, authorOf(claims)),
+      events: packEvents(events, AUTHOR_KEY, authorOf(claims), sentBytes),
     };
     if (commit.expectedVersion !== undefined) input.expectedVersion = commit.expectedVersion;
     const outcome: AppendOutcome = await streamStub(c.env, store, commit.stream).append(input);

@@ -30,8 +30,11 @@ export interface LoggedChunk extends VersionedChunk {
   recordedAt: string;
 }
 
-/** A chunk keeps at most this much JSON (a Durable Object SQLite row holds at most 2 MB). */
-export const CHUNK_BYTES = 1_000_000;
+/**
+ * A chunk keeps at most this many UTF-16 code units of JSON: at most 1.8 MB of UTF-8, and a
+ * Durable Object SQLite row holds at most 2 MB.
+ */
+export const CHUNK_CHARS = 600_000;
 
 interface PackableEvent {
   id: string;
@@ -41,24 +44,36 @@ interface PackableEvent {
   metadata: Record<string, unknown>;
 }
 
-/** Packs validated events, stamping the server's `$author` into each event's metadata. */
+/**
+ * Packs validated events, stamping the server's `$author` into each event's metadata.
+ * `sentBytes` is the size of the request they came in: when that is within a chunk, the whole
+ * batch is packed by one native `JSON.stringify`, kept if it fits in one chunk.
+ */
 export function packEvents(
   events: readonly PackableEvent[],
   authorKey: string,
   author: string,
+  sentBytes: number = Number.POSITIVE_INFINITY,
 ): PackedEvents {
-  const authorOnly = JSON.stringify({ [authorKey]: author });
-  const ids: string[] = [];
+  const authorOnly = { [authorKey]: author };
+  const tuple = (e: PackableEvent) => [
+    e.id,
+    e.type,
+    e.schemaVersion,
+    e.data,
+    hasKeys(e.metadata) ? { ...e.metadata, [authorKey]: author } : authorOnly,
+  ];
+  const ids = events.map((e) => e.id);
+  if (sentBytes <= CHUNK_CHARS) {
+    const text = JSON.stringify(events.map(tuple));
+    if (text.length <= CHUNK_CHARS) return { ids, chunks: [{ count: events.length, events: text }] };
+  }
   const chunks: PackedChunk[] = [];
   let parts: string[] = [];
   let bytes = 2;
   for (const e of events) {
-    ids.push(e.id);
-    const metadata = hasKeys(e.metadata)
-      ? JSON.stringify({ ...e.metadata, [authorKey]: author })
-      : authorOnly;
-    const part = `[${JSON.stringify(e.id)},${JSON.stringify(e.type)},${e.schemaVersion},${JSON.stringify(e.data)},${metadata}]`;
-    if (parts.length > 0 && bytes + part.length > CHUNK_BYTES) {
+    const part = JSON.stringify(tuple(e));
+    if (parts.length > 0 && bytes + part.length > CHUNK_CHARS) {
       chunks.push({ count: parts.length, events: `[${parts.join(',')}]` });
       parts = [];
       bytes = 2;
