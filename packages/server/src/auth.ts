@@ -140,6 +140,15 @@ export function checkWriter(claims: Claims): void {
   if (!canWrite(claims)) throw error('Forbidden', `role '${claims.role}' cannot write`);
 }
 
+/**
+ * Throws Forbidden unless the token is an admin's. `admin` is `writer` plus the operator's
+ * reads: the parked events of edge projections (they hold data of every stream and the
+ * projection's error messages).
+ */
+export function checkAdmin(claims: Claims): void {
+  if (claims.role !== 'admin') throw error('Forbidden', `role '${claims.role}' is not admin`);
+}
+
 export function streamAllowed(claims: Claims, stream: string): boolean {
   return claims.streams === undefined || claims.streams.some((p) => stream.startsWith(p));
 }
