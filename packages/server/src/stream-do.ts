@@ -426,14 +426,16 @@ export class StreamDO extends DurableObject<ServerEnv> {
     this.uncopied.push(...chunks);
     for (const c of chunks) this.uncopiedEvents += c.count;
     const delay = this.uncopiedEvents >= COPY_EVENTS ? 0 : COPY_DELAY_MS;
-    if (this.copyTimer !== undefined && delay > 0) return;
-    clearTimeout(this.copyTimer);
+    if (this.copyTimer !== undefined) {
+      if (delay > 0) return;
+      clearTimeout(this.copyTimer);
+    }
     this.copyTimer = setTimeout(() => this.copyNow(), delay);
   }
 
   /** Writes the copies waiting in memory, in one transaction. */
   private copyNow(): void {
-    clearTimeout(this.copyTimer);
+    if (this.copyTimer !== undefined) clearTimeout(this.copyTimer);
     this.copyTimer = undefined;
     if (this.uncopied.length === 0) return;
     const chunks = this.uncopied;
