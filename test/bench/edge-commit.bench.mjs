@@ -4,8 +4,9 @@
 // Prints one markdown section on stdout; progress on stderr.
 // Run: npm run bench -- edge-commit   (or: node test/bench/edge-commit.bench.mjs)
 // Env: EDGE_BENCH_SECONDS (per measurement, default 2), EDGE_BENCH_REPEATS (default 3),
-// EDGE_BENCH_BATCHES / EDGE_BENCH_WRITERS (comma lists) to run a subset, EDGE_BENCH_IDS=v7.
-import { createHmac, randomUUID } from 'node:crypto';
+// EDGE_BENCH_BATCHES / EDGE_BENCH_WRITERS (comma lists) to run a subset, EDGE_BENCH_IDS=v4 for
+// random ids instead of the time-ordered UUIDv7 ids that core's `randomId` (and so the SDK) makes.
+import { createHmac, randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import { tmpdir } from 'node:os';
@@ -45,9 +46,20 @@ async function startServer() {
   };
 }
 
+const V4 = process.env.EDGE_BENCH_IDS === 'v4';
+/** The same layout as core's `uuidv7`: 48 bits of milliseconds, version 7, variant, random bits. */
+function uuidv7() {
+  const b = randomBytes(16);
+  b.writeUIntBE(Date.now(), 0, 6);
+  b[6] = 0x70 | (b[6] & 0x0f);
+  b[8] = 0x80 | (b[8] & 0x3f);
+  const h = b.toString('hex');
+  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
+}
+const newId = V4 ? randomUUID : uuidv7;
 const payload = 'x'.repeat(64);
 const batchOf = (n, w) =>
-  Array.from({ length: n }, (_, i) => ({ id: randomUUID(), type: 'BenchEvent', data: { w, i, payload } }));
+  Array.from({ length: n }, (_, i) => ({ id: newId(), type: 'BenchEvent', data: { w, i, payload } }));
 
 // node:http with keep-alive: undici's fetch adds ~3 ms per POST on this machine.
 const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
@@ -158,7 +170,7 @@ const lines = [
   '## Edge commit (workerd via Miniflare, loopback HTTP)',
   '',
   `Each cell: median of ${REPEATS} runs of ${SECONDS} s; sequencer and bypass runs alternate; ratio = median of same-run sequencer/bypass ratios.`,
-  `Writers append to their own streams with \`expectedVersion\` any; events carry ~100 bytes of JSON; event ids: ${process.env.EDGE_BENCH_IDS === 'v7' ? 'time-ordered (UUIDv7 layout)' : 'random UUIDv4'}.`,
+  `Writers append to their own streams with \`expectedVersion\` any; events carry ~100 bytes of JSON; event ids: ${V4 ? 'random UUIDv4' : "time-ordered UUIDv7 (core's `randomId`)"}.`,
   '',
   '| writers | batch | sequencer events/s | p50 ms | p99 ms | bypass events/s | p50 ms | p99 ms | ratio |',
   '|---:|---:|---:|---:|---:|---:|---:|---:|---:|',

@@ -18,13 +18,16 @@ export const StreamName = z
   );
 export type StreamName = z.infer<typeof StreamName>;
 
+/** The pattern of event type names (shared with the allocation-free check in validateAppend). */
+export const EVENT_TYPE_PATTERN = /^[A-Za-z][A-Za-z0-9._:-]{0,99}$/;
+
 /** Event type names; `$` is reserved for the system. */
 export const EventType = z
   .string()
-  .regex(
-    /^[A-Za-z][A-Za-z0-9._:-]{0,99}$/,
-    'event types are 1-100 of A-Z, a-z, 0-9 and . _ : -, starting with a letter',
-  );
+  .regex(EVENT_TYPE_PATTERN, 'event types are 1-100 of A-Z, a-z, 0-9 and . _ : -, starting with a letter');
+
+/** The pattern `EventId` checks: zod's own UUID pattern (any RFC 9562 version). */
+export const EVENT_ID_PATTERN = z.regexes.uuid();
 
 export const EventId = z.uuid({ message: 'event ids are UUIDs' });
 

@@ -65,7 +65,7 @@ export { InMemoryEventStore } from './in-memory-event-store.ts';
 export type { Limits } from './limits.ts';
 export { defaultLimits, eventSize, utf8Length } from './limits.ts';
 export type { Clock, IdSource } from './ports.ts';
-export { randomId, systemClock } from './ports.ts';
+export { randomId, systemClock, uuidv7 } from './ports.ts';
 export type { ParkedEvent, ProjectBatchOptions, ProjectedBatch, ProjectionDefinition } from './projection.ts';
 export {
   defineProjection,

@@ -26,8 +26,13 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   maxPageSize: 5000,
 });
 
+// biome-ignore lint/suspicious/noControlCharactersInRegex: the whole 7-bit range is the point
+const ASCII = /^[\x00-\x7f]*$/;
+
 /** UTF-8 byte length of a string, without TextEncoder (core has no platform API). */
 export function utf8Length(s: string): number {
+  // Most event JSON is ASCII: one byte per code unit, checked natively.
+  if (ASCII.test(s)) return s.length;
   let bytes = 0;
   for (let i = 0; i < s.length; i++) {
     const c = s.charCodeAt(i);

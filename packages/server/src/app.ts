@@ -24,6 +24,7 @@ import { mountAggregateRoutes } from './aggregate-routes.ts';
 import {
   bearerToken,
   type Claims,
+  checkAdmin,
   checkStore,
   checkStream,
   checkWriter,
@@ -31,8 +32,11 @@ import {
   verifyToken,
 } from './auth.ts';
 import { parseWith, readJson } from './body.ts';
+import { corsMiddleware } from './cors.ts';
 import type { ServerEnv } from './env.ts';
+import { AUTHOR_KEY } from './log-row.ts';
 import { openApiDocument } from './openapi.ts';
+import { packEvents } from './packed.ts';
 import { mountProjectionRoutes, pokeProjections } from './projection-routes.ts';
 import { afterFailedCommit, didNotLand } from './push-chain.ts';
 import { upcastAllForRead, upcastPage } from './read-upcast.ts';
@@ -72,6 +76,8 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
     c.json({ error: { code: 'NotFound', message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
   );
 
+  app.use('*', corsMiddleware);
+
   app.get('/health', (c) => c.json({ ok: true, protocol: 'v1' }));
   app.get('/v1/openapi.json', (c) => c.json(openApiDocument(limits)));
 
@@ -81,10 +87,15 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
     const stream = parseWith(StreamName, c.req.param('stream'), 'stream');
     checkStream(claims, stream);
     const body = await readJson(c.req.raw, limits);
+    const sentBytes = Number(c.req.header('content-length') ?? Number.POSITIVE_INFINITY);
     // Sizes first, then shape: core's validateAppend is the one rule book for every store.
     const events = validateAppend(stream, eventsOf(body), limits);
     const request = parseWith(AppendHeader, body);
-    const input: AppendInput = { store, stream, author: authorOf(claims), events };
+    const input: AppendInput = {
+      store,
+      stream,
+      events: packEvents(events, AUTHOR_KEY, authorOf(claims), sentBytes),
+    };
     if (request.expectedVersion !== undefined) input.expectedVersion = request.expectedVersion;
     if (c.req.header(BENCH_BYPASS_HEADER) === 'bypass' && c.env.EDGELOG_BENCH === '1')
       input.bypassSequencer = true;
@@ -142,6 +153,7 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
     const { store, claims } = await authorize(c);
     checkWriter(claims);
     const { commits } = parseWith(PushEnvelope(limits), await readJson(c.req.raw, limits));
+    const sentBytes = Number(c.req.header('content-length') ?? Number.POSITIVE_INFINITY);
     const results: CommitResult[] = new Array(commits.length);
     // Commits of one stream run in order (a later one may build on an earlier one, so none lands
     // after one that did not: push-chain.ts); streams run side by side.
@@ -155,7 +167,7 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
         let failed = false;
         for (const i of indexes) {
           const raw = failed ? afterFailedCommit(commits[i]) : commits[i];
-          results[i] = await pushOne(c, store, claims, raw, i, limits);
+          results[i] = await pushOne(c, store, claims, raw, i, limits, sentBytes);
           failed ||= didNotLand(results[i]!.status);
         }
       }),
@@ -198,6 +210,11 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
     return sequencerStub(c.env, store).fetch(new Request(c.req.url, { headers }));
   });
 
+  // Parked events carry other streams' data and the projection's own error messages: operators only.
+  app.use('/v1/stores/:store/projections/:name/parked', async (c, next) => {
+    checkAdmin((await authorize(c)).claims);
+    await next();
+  });
   mountProjectionRoutes(app, authorize);
   mountAggregateRoutes(app, authorize);
 
@@ -221,13 +238,18 @@ async function pushOne(
   raw: unknown,
   index: number,
   limits: Limits,
+  sentBytes: number,
 ): Promise<CommitResult> {
   const commitId = isRecord(raw) && typeof raw.commitId === 'string' ? raw.commitId : '';
   try {
     const events = validateAppend(isRecord(raw) ? String(raw.stream) : '', eventsOf(raw), limits);
     const commit = parseWith(CommitHeader, raw, `commits.${index}`);
     checkStream(claims, commit.stream);
-    const input: AppendInput = { store, stream: commit.stream, author: authorOf(claims), events };
+    const input: AppendInput = {
+      store,
+      stream: commit.stream,
+      events: packEvents(events, AUTHOR_KEY, authorOf(claims), sentBytes),
+    };
     if (commit.expectedVersion !== undefined) input.expectedVersion = commit.expectedVersion;
     const outcome: AppendOutcome = await streamStub(c.env, store, commit.stream).append(input);
     switch (outcome.status) {

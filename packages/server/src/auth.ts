@@ -59,12 +59,33 @@ export async function signToken(claims: Claims, secret: string): Promise<string>
 
 const unauthorized = (message: string) => error('Unauthorized', message);
 
+const Hs256Header = z.object({ alg: z.literal('HS256') });
+
+/**
+ * Tokens verified lately, by secret and token text: a client sends the same token with every
+ * request, and a token's signature and claims never change, so each is checked once (expiry
+ * is still checked on every use). Bounded; the oldest entry goes first.
+ */
+const verified = new Map<string, Claims>();
+const VERIFIED_MAX = 1000;
+
 /** Verifies an HS256 JWT and returns its claims; throws Unauthorized (401) otherwise. */
 export async function verifyToken(
   token: string,
   secret: string,
   nowSeconds = Date.now() / 1000,
 ): Promise<Claims> {
+  const key = `${secret.length}:${secret}:${token}`;
+  const claims = verified.get(key) ?? (await verifySignedClaims(token, secret));
+  if (claims.exp <= nowSeconds) throw unauthorized('token has expired');
+  if (!verified.has(key)) {
+    if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
+    verified.set(key, claims);
+  }
+  return claims;
+}
+
+async function verifySignedClaims(token: string, secret: string): Promise<Claims> {
   const parts = token.split('.');
   if (parts.length !== 3) throw unauthorized('malformed token');
   const [header, payload, signature] = parts as [string, string, string];
@@ -78,8 +99,7 @@ export async function verifyToken(
   } catch {
     throw unauthorized('malformed token');
   }
-  const alg = z.object({ alg: z.literal('HS256') }).safeParse(headerJson);
-  if (!alg.success) throw unauthorized('token algorithm must be HS256');
+  if (!Hs256Header.safeParse(headerJson).success) throw unauthorized('token algorithm must be HS256');
   const ok = await crypto.subtle.verify(
     'HMAC',
     await hmacKey(secret),
@@ -89,7 +109,6 @@ export async function verifyToken(
   if (!ok) throw unauthorized('token signature is invalid');
   const claims = Claims.safeParse(payloadJson);
   if (!claims.success) throw unauthorized('token claims are invalid');
-  if (claims.data.exp <= nowSeconds) throw unauthorized('token has expired');
   return claims.data;
 }
 
@@ -119,6 +138,15 @@ export function canWrite(claims: Claims): boolean {
 /** Throws Forbidden unless the token may write. */
 export function checkWriter(claims: Claims): void {
   if (!canWrite(claims)) throw error('Forbidden', `role '${claims.role}' cannot write`);
+}
+
+/**
+ * Throws Forbidden unless the token is an admin's. `admin` is `writer` plus the operator's
+ * reads: the parked events of edge projections (they hold data of every stream and the
+ * projection's error messages).
+ */
+export function checkAdmin(claims: Claims): void {
+  if (claims.role !== 'admin') throw error('Forbidden', `role '${claims.role}' is not admin`);
 }
 
 export function streamAllowed(claims: Claims, stream: string): boolean {

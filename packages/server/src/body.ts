@@ -2,16 +2,17 @@ import { fromZodError, type Limits, payloadTooLarge, validationError } from '@ed
 import type { z } from 'zod';
 import { parseJsonBounded } from './json-depth.ts';
 
-const encoder = new TextEncoder();
+const decoder = new TextDecoder();
 
 /** Reads a JSON body within `maxRequestBytes`; 413 when larger, 400 when not JSON. */
 export async function readJson(request: Request, limits: Limits): Promise<unknown> {
   const declared = Number(request.headers.get('content-length') ?? '0');
   if (declared > limits.maxRequestBytes)
     throw payloadTooLarge('request body', declared, limits.maxRequestBytes);
-  const text = await request.text();
-  const size = encoder.encode(text).byteLength;
-  if (size > limits.maxRequestBytes) throw payloadTooLarge('request body', size, limits.maxRequestBytes);
+  const bytes = await request.arrayBuffer();
+  if (bytes.byteLength > limits.maxRequestBytes)
+    throw payloadTooLarge('request body', bytes.byteLength, limits.maxRequestBytes);
+  const text = decoder.decode(bytes);
   try {
     return parseJsonBounded(text);
   } catch (e) {

@@ -1,7 +1,7 @@
 import { type EventEnvelope, type EventFilter, matchesFilter } from '@edgelog/core';
 import { z } from 'zod';
-import type { CommitRequest, LoggedEvent } from './log-row.ts';
-import { insertRows } from './sql-batch.ts';
+import type { CommitRequest, IdLocation } from './log-row.ts';
+import { type LoggedChunk, sliceChunk, unpackChunk } from './packed.ts';
 
 /** What a global read may see: the query's filter and the token's stream prefixes. */
 export interface GlobalReadScope {
@@ -25,9 +25,6 @@ function streamInScope(scope: GlobalReadScope, stream: string): boolean {
   return prefix === undefined || stream.startsWith(prefix);
 }
 
-/** A segment keeps at most this much event JSON (a DO SQLite row holds at most 2 MB). */
-const SEGMENT_BYTES = 1_000_000;
-
 const SegmentRow = z.object({
   first_position: z.number().int().min(1),
   count: z.number().int().min(1),
@@ -38,17 +35,21 @@ const SegmentRow = z.object({
 });
 type SegmentRow = z.infer<typeof SegmentRow>;
 
-/** `[id, type, schemaVersion, data, metadata]` per event. */
-const SegmentEvents = z.array(
-  z.tuple([z.string(), z.string(), z.number().int().min(1), z.unknown(), z.record(z.string(), z.unknown())]),
-);
-
 const SEGMENT_COLUMNS = 'first_position, count, stream, first_version, recorded_at, events';
 
+const chunkOf = (row: SegmentRow): LoggedChunk => ({
+  firstVersion: row.first_version,
+  firstPosition: row.first_position,
+  recordedAt: row.recorded_at,
+  count: row.count,
+  events: row.events,
+});
+
 /**
- * The store's global log in the SequencerDO's SQLite. A commit is stored as one segment row
- * (or a few, when large) holding its events' JSON, plus one small row per event id for
- * per-store uniqueness: per-row write cost dominates, so the log pays it once per commit.
+ * The store's global log in the SequencerDO's SQLite. A commit is stored as the packed chunks
+ * the StreamDO sent (one segment row each, usually one per commit), plus one `event_ids` row
+ * per event: the store's id index, which makes ids unique per store and answers retries.
+ * Per-row write cost dominates, so the log pays it once per commit and once per id.
  * Positions inside a segment are consecutive: `first_position + i`.
  */
 export class GlobalLog {
@@ -63,13 +64,24 @@ export class GlobalLog {
       events TEXT NOT NULL
     )`);
     sql.exec('CREATE UNIQUE INDEX IF NOT EXISTS segments_by_stream ON segments (stream, first_version)');
-    sql.exec('CREATE TABLE IF NOT EXISTS ids (id TEXT PRIMARY KEY) WITHOUT ROWID');
-    sql.exec(`CREATE TABLE IF NOT EXISTS commits (
-      commit_id TEXT PRIMARY KEY,
-      first_position INTEGER NOT NULL,
-      count INTEGER NOT NULL,
-      recorded_at TEXT NOT NULL
-    ) WITHOUT ROWID`);
+    const hadIndex = sql
+      .exec("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'event_ids'")
+      .toArray().length;
+    sql.exec(
+      'CREATE TABLE IF NOT EXISTS event_ids (id TEXT PRIMARY KEY, position INTEGER NOT NULL) WITHOUT ROWID',
+    );
+    // Logs written before the id index kept positions: build it once from the segments.
+    if (!hadIndex) this.rebuildIdIndex();
+    sql.exec('DROP TABLE IF EXISTS ids');
+    sql.exec('DROP TABLE IF EXISTS commits');
+  }
+
+  private rebuildIdIndex(): void {
+    for (const raw of this.sql.exec(`SELECT ${SEGMENT_COLUMNS} FROM segments ORDER BY first_position`)) {
+      const row = SegmentRow.parse(raw);
+      const ids = unpackChunk(row.stream, chunkOf(row)).map((e) => e.id);
+      this.insertIds(ids, row.first_position);
+    }
   }
 
   head(): number {
@@ -79,16 +91,6 @@ export class GlobalLog {
       )
       .toArray()[0];
     return row?.last ?? 0;
-  }
-
-  commitOf(commitId: string): { firstPosition: number; recordedAt: string } | undefined {
-    const row = this.sql
-      .exec<{ first_position: number; recorded_at: string }>(
-        'SELECT first_position, recorded_at FROM commits WHERE commit_id = ?',
-        commitId,
-      )
-      .toArray()[0];
-    return row && { firstPosition: row.first_position, recordedAt: row.recorded_at };
   }
 
   /** The stream's last version in the log (0 when it has none). */
@@ -102,56 +104,63 @@ export class GlobalLog {
     return row?.last ?? 0;
   }
 
-  /** Ids of the batch already in the store, in one indexed statement. */
-  takenIds(ids: string[]): string[] {
-    return this.sql
-      .exec<{ id: string }>(
-        'SELECT id FROM ids WHERE id IN (SELECT value FROM json_each(?))',
+  /** Where each of `ids` is stored, for those the store has (one indexed statement for the batch). */
+  findIds(ids: readonly string[]): IdLocation[] {
+    const found = this.sql
+      .exec<{ id: string; position: number }>(
+        'SELECT id, position FROM event_ids WHERE id IN (SELECT value FROM json_each(?))',
         JSON.stringify(ids),
       )
-      .toArray()
-      .map((r) => r.id);
+      .toArray();
+    if (found.length === 0) return [];
+    found.sort((a, b) => a.position - b.position);
+    const out: IdLocation[] = [];
+    let segment: { first: number; count: number; stream: string; version: number } | undefined;
+    for (const { id, position } of found) {
+      if (!segment || position >= segment.first + segment.count) {
+        const row = this.sql
+          .exec<{ first_position: number; count: number; stream: string; first_version: number }>(
+            'SELECT first_position, count, stream, first_version FROM segments WHERE first_position <= ? ORDER BY first_position DESC LIMIT 1',
+            position,
+          )
+          .one();
+        segment = {
+          first: row.first_position,
+          count: row.count,
+          stream: row.stream,
+          version: row.first_version,
+        };
+      }
+      out.push({ id, stream: segment.stream, version: segment.version + position - segment.first, position });
+    }
+    return out;
   }
 
   /** Writes one commit; the caller runs it inside the group's transaction after its checks. */
   append(request: CommitRequest, firstPosition: number, recordedAt: string): void {
-    let start = 0;
-    while (start < request.events.length) {
-      let bytes = 2;
-      const parts: string[] = [];
-      let end = start;
-      while (end < request.events.length && (parts.length === 0 || bytes < SEGMENT_BYTES)) {
-        const e = request.events[end] as CommitRequest['events'][number];
-        // data and metadata are JSON text already: embed them, do not re-encode them.
-        const part = `[${JSON.stringify(e.id)},${JSON.stringify(e.type)},${e.schemaVersion},${e.data},${e.metadata}]`;
-        parts.push(part);
-        bytes += part.length + 1;
-        end++;
-      }
+    let position = firstPosition;
+    for (const chunk of request.chunks) {
       this.sql.exec(
         'INSERT INTO segments (first_position, count, stream, first_version, recorded_at, commit_id, events) VALUES (?, ?, ?, ?, ?, ?, ?)',
-        firstPosition + start,
-        end - start,
+        position,
+        chunk.count,
         request.stream,
-        request.events[start]?.version ?? 1,
+        chunk.firstVersion,
         recordedAt,
         request.commitId,
-        `[${parts.join(',')}]`,
+        chunk.events,
       );
-      start = end;
+      position += chunk.count;
     }
-    insertRows(
-      this.sql,
-      'ids',
-      ['id'],
-      request.events.map((e) => [e.id]),
-    );
+    this.insertIds(request.ids, firstPosition);
+  }
+
+  /** One statement for the whole batch: `json_each` hands SQLite the ids without 100-value binds. */
+  private insertIds(ids: readonly string[], firstPosition: number): void {
     this.sql.exec(
-      'INSERT INTO commits (commit_id, first_position, count, recorded_at) VALUES (?, ?, ?, ?)',
-      request.commitId,
+      'INSERT INTO event_ids (id, position) SELECT value, ? + key FROM json_each(?)',
       firstPosition,
-      request.events.length,
-      recordedAt,
+      JSON.stringify(ids),
     );
   }
 
@@ -171,7 +180,7 @@ export class GlobalLog {
     for (const raw of rows) {
       const row = SegmentRow.parse(raw);
       if (!streamInScope(scope, row.stream)) continue;
-      for (const e of unpack(row)) {
+      for (const e of unpackChunk(row.stream, chunkOf(row))) {
         if ((e.position ?? 0) <= after || !inScope(scope, e)) continue;
         events.push(e);
         if (events.length >= limit) return events;
@@ -180,44 +189,24 @@ export class GlobalLog {
     return events;
   }
 
-  /** A stream's committed events after `afterVersion`, for a StreamDO catching up after a crash. */
-  streamTail(stream: string, afterVersion: number, limit: number): LoggedEvent[] {
-    const out: LoggedEvent[] = [];
+  /**
+   * A stream's committed chunks after `afterVersion` (about `limit` events, whole segments), for
+   * a StreamDO catching up with the log.
+   */
+  streamTail(stream: string, afterVersion: number, limit: number): LoggedChunk[] {
+    const out: LoggedChunk[] = [];
+    let events = 0;
     const rows = this.sql.exec(
       `SELECT ${SEGMENT_COLUMNS} FROM segments WHERE stream = ? AND first_version + count - 1 > ? ORDER BY first_version`,
       stream,
       afterVersion,
     );
     for (const raw of rows) {
-      for (const e of unpack(SegmentRow.parse(raw))) {
-        if (e.version <= afterVersion) continue;
-        out.push({
-          id: e.id,
-          version: e.version,
-          type: e.type,
-          schemaVersion: e.schemaVersion,
-          data: JSON.stringify(e.data),
-          metadata: JSON.stringify(e.metadata),
-          position: e.position ?? 0,
-          recordedAt: e.recordedAt ?? '',
-        });
-        if (out.length >= limit) return out;
-      }
+      const chunk = sliceChunk(chunkOf(SegmentRow.parse(raw)), afterVersion + 1);
+      out.push(chunk);
+      events += chunk.count;
+      if (events >= limit) break;
     }
     return out;
   }
-}
-
-function unpack(row: SegmentRow): EventEnvelope[] {
-  return SegmentEvents.parse(JSON.parse(row.events)).map(([id, type, schemaVersion, data, metadata], i) => ({
-    id,
-    stream: row.stream,
-    type,
-    schemaVersion,
-    data,
-    metadata,
-    version: row.first_version + i,
-    position: row.first_position + i,
-    recordedAt: row.recorded_at,
-  }));
 }

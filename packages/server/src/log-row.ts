@@ -1,71 +1,66 @@
-import type { EventEnvelope, WireError } from '@edgelog/core';
-import { z } from 'zod';
+import { idempotencyConflict, type WireError } from '@edgelog/core';
+import type { VersionedChunk } from './packed.ts';
 
-/** An event as the StreamDO hands it to the sequencer: versioned, stamped, JSON kept as text. */
-export interface SequencedEvent {
-  id: string;
-  version: number;
-  type: string;
-  schemaVersion: number;
-  /** JSON text of `data`. */
-  data: string;
-  /** JSON text of `metadata`, server keys (`$author`) included. */
-  metadata: string;
-}
-
-/** One StreamDO batch: committed whole or not at all, idempotent by `commitId`. */
+/**
+ * One StreamDO batch: committed whole or not at all. Idempotent: a repeated commit carries
+ * the same event ids, which the sequencer finds in its id index and answers as a duplicate.
+ * `commitId` names the attempt in the log (kept with its segments).
+ */
 export interface CommitRequest {
   commitId: string;
   stream: string;
-  events: SequencedEvent[];
+  /** The batch's event ids, in order. */
+  ids: string[];
+  /** The batch's events, packed, at consecutive versions from `chunks[0].firstVersion`. */
+  chunks: VersionedChunk[];
 }
 
 /**
- * Positions of a commit are consecutive: `firstPosition + i` for the i-th event. `stale`: the
- * global log holds a different last version for the stream than the StreamDO assumed (the
- * StreamDO missed a commit in a crash window); it must sync from the log and decide again.
+ * Positions of a commit are consecutive: `firstPosition + i` for the i-th event. `duplicate`:
+ * every id is in the log already, in this stream (the original answer). `stale`: the global
+ * log holds a different last version for the stream than the StreamDO assumed (the StreamDO
+ * missed a commit in a crash window); it must sync from the log and decide again.
  */
 export type CommitOutcome =
-  | { status: 'committed'; firstPosition: number; recordedAt: string; duplicate: boolean }
+  | { status: 'committed'; firstPosition: number; recordedAt: string }
+  | { status: 'duplicate'; version: number; positions: number[] }
   | { status: 'stale'; logVersion: number }
   | { status: 'rejected'; error: WireError };
 
-/** A committed event of one stream as the global log holds it, for StreamDO sync. */
-export interface LoggedEvent extends SequencedEvent {
+/** Where an event id is stored in the store's log. */
+export interface IdLocation {
+  id: string;
+  stream: string;
+  version: number;
   position: number;
-  recordedAt: string;
-}
-
-/** A row of either log read back from SQLite; parsed before it becomes an envelope. */
-export const EventRow = z.object({
-  id: z.string(),
-  stream: z.string(),
-  version: z.number().int().min(1),
-  type: z.string(),
-  schema_version: z.number().int().min(1),
-  data: z.string(),
-  metadata: z.string(),
-  position: z.number().int().min(1),
-  recorded_at: z.string(),
-});
-export type EventRow = z.infer<typeof EventRow>;
-
-const MetadataJson = z.record(z.string(), z.unknown());
-
-export function toEnvelope(raw: unknown): EventEnvelope {
-  const row = EventRow.parse(raw);
-  return {
-    id: row.id,
-    stream: row.stream,
-    type: row.type,
-    schemaVersion: row.schema_version,
-    data: JSON.parse(row.data) as unknown,
-    metadata: MetadataJson.parse(JSON.parse(row.metadata)),
-    version: row.version,
-    position: row.position,
-    recordedAt: row.recorded_at,
-  };
 }
 
 /** Server-owned metadata key: who wrote the event (the token's `sub`, else its role). */
 export const AUTHOR_KEY = '$author';
+
+/** The answer to a commit some of whose ids the store holds already. */
+export function answerTaken(
+  request: Pick<CommitRequest, 'stream' | 'ids'>,
+  taken: IdLocation[],
+): Exclude<CommitOutcome, { status: 'committed' | 'stale' }> {
+  const byId = new Map(taken.map((t) => [t.id, t]));
+  if (taken.length === request.ids.length && taken.every((t) => t.stream === request.stream)) {
+    return {
+      status: 'duplicate',
+      version: Math.max(...taken.map((t) => t.version)),
+      positions: request.ids.map((id) => (byId.get(id) as IdLocation).position),
+    };
+  }
+  const conflict = idempotencyConflict(
+    request.stream,
+    request.ids.filter((id) => byId.has(id)),
+    request.ids.filter((id) => !byId.has(id)),
+  );
+  const elsewhere = taken.some((t) => t.stream !== request.stream);
+  return {
+    status: 'rejected',
+    error: elsewhere
+      ? { ...conflict.toWire(), message: `${conflict.message} (event ids are unique per store)` }
+      : conflict.toWire(),
+  };
+}

@@ -4,7 +4,6 @@ import {
   type EventEnvelope,
   type EventFilter,
   error,
-  idempotencyConflict,
   type ServerMessage,
   toWireError,
   validationError,
@@ -13,7 +12,8 @@ import { z } from 'zod';
 import { Claims, checkStore, jwtSecret, streamAllowed, verifyToken } from './auth.ts';
 import type { ServerEnv } from './env.ts';
 import { GlobalLog, type GlobalReadScope, inScope } from './global-log.ts';
-import type { CommitOutcome, CommitRequest, LoggedEvent } from './log-row.ts';
+import { answerTaken, type CommitOutcome, type CommitRequest, type IdLocation } from './log-row.ts';
+import { type LoggedChunk, unpackChunk } from './packed.ts';
 import { upcastMessage } from './read-upcast.ts';
 
 export type { GlobalReadScope } from './global-log.ts';
@@ -21,7 +21,8 @@ export type { GlobalReadScope } from './global-log.ts';
 /** The SequencerDO's RPC surface as its callers see it (see StreamApi for why it is typed by hand). */
 export interface SequencerApi {
   commit(request: CommitRequest): Promise<CommitOutcome>;
-  streamTail(stream: string, afterVersion: number, limit: number): Promise<LoggedEvent[]>;
+  streamTail(stream: string, afterVersion: number, limit: number): Promise<LoggedChunk[]>;
+  findIds(ids: string[]): Promise<IdLocation[]>;
   readAll(after: number, limit: number, scope: GlobalReadScope): Promise<GlobalPage>;
   fetch(request: Request): Promise<Response>;
 }
@@ -87,8 +88,8 @@ export class SequencerDO extends DurableObject<ServerEnv> {
   }
 
   /**
-   * Commits one StreamDO batch: one RPC per batch. Idempotent by `commitId`: a repeated commit
-   * answers the original positions. Resolves once the batch is written; the runtime's output
+   * Commits one StreamDO batch: one RPC per batch. Idempotent: a repeated commit (or a retry of
+   * its events) answers the original version and positions. Resolves once the batch is written; the runtime's output
    * gate holds the answer until the write is durable.
    */
   commit(request: CommitRequest): Promise<CommitOutcome> {
@@ -119,9 +120,9 @@ export class SequencerDO extends DurableObject<ServerEnv> {
       outcomes = this.ctx.storage.transactionSync(() =>
         batch.map(({ request }) => {
           const outcome = this.apply(request, head + 1, recordedAt);
-          if (outcome.status === 'committed' && !outcome.duplicate) {
+          if (outcome.status === 'committed') {
             fresh.push(request);
-            head += request.events.length;
+            head += request.ids.length;
           }
           return outcome;
         }),
@@ -150,27 +151,27 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     this.ctx.abort('injected sequencer fault');
   }
 
-  /** Runs inside the group's transaction; checks first so that no insert can fail halfway. */
+  /**
+   * Runs inside the group's transaction; checks first so that no insert can fail halfway.
+   * Idempotency comes before the stream's version, as in every store: a retry whose ids are
+   * all in this stream answers the original outcome, wherever the stream has moved since.
+   */
   private apply(request: CommitRequest, firstPosition: number, recordedAt: string): CommitOutcome {
-    const seen = this.log.commitOf(request.commitId);
-    if (seen) return { status: 'committed', ...seen, duplicate: true };
+    const taken = this.log.findIds(request.ids);
+    if (taken.length > 0) return answerTaken(request, taken);
     const last = this.log.lastVersion(request.stream);
-    if (last !== (request.events[0]?.version ?? 1) - 1) return { status: 'stale', logVersion: last };
-    const taken = this.log.takenIds(request.events.map((e) => e.id));
-    if (taken.length > 0) {
-      const fresh = request.events.map((e) => e.id).filter((id) => !taken.includes(id));
-      const conflict = idempotencyConflict(request.stream, taken, fresh);
-      return {
-        status: 'rejected',
-        error: { ...conflict.toWire(), message: `${conflict.message} (event ids are unique per store)` },
-      };
-    }
+    if (last !== (request.chunks[0]?.firstVersion ?? 1) - 1) return { status: 'stale', logVersion: last };
     this.log.append(request, firstPosition, recordedAt);
-    return { status: 'committed', firstPosition, recordedAt, duplicate: false };
+    return { status: 'committed', firstPosition, recordedAt };
   }
 
-  /** A stream's committed events after `afterVersion`, for a StreamDO catching up after a crash. */
-  streamTail(stream: string, afterVersion: number, limit: number): LoggedEvent[] {
+  /** Where the store holds each of `ids` (for a StreamDO deciding idempotency on a conflict). */
+  findIds(ids: string[]): IdLocation[] {
+    return this.log.findIds(ids);
+  }
+
+  /** A stream's committed chunks after `afterVersion`, for a StreamDO catching up after a crash. */
+  streamTail(stream: string, afterVersion: number, limit: number): LoggedChunk[] {
     return this.log.streamTail(stream, afterVersion, limit);
   }
 
@@ -345,18 +346,10 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     const envelopes: EventEnvelope[] = [];
     let position = firstPosition;
     for (const request of fresh)
-      for (const e of request.events)
-        envelopes.push({
-          id: e.id,
-          stream: request.stream,
-          type: e.type,
-          schemaVersion: e.schemaVersion,
-          data: JSON.parse(e.data) as unknown,
-          metadata: JSON.parse(e.metadata) as Record<string, unknown>,
-          version: e.version,
-          position: position++,
-          recordedAt,
-        });
+      for (const chunk of request.chunks) {
+        envelopes.push(...unpackChunk(request.stream, { ...chunk, firstPosition: position, recordedAt }));
+        position += chunk.count;
+      }
     for (const ws of sockets) {
       const state = this.load(ws);
       if (!state?.claims || state.subs.length === 0) continue;

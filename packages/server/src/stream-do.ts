@@ -6,7 +6,6 @@ import {
   error,
   idempotencyConflict,
   matchesExpectedVersion,
-  type NewEvent,
   type ReadStreamQuery,
   type ReadStreamResponse,
   type ServerMessage,
@@ -19,25 +18,19 @@ import { z } from 'zod';
 import { type AggregateOutcome, loadAggregate } from './aggregate.ts';
 import { Claims, checkStore, checkStream, jwtSecret, verifyToken } from './auth.ts';
 import type { ServerEnv } from './env.ts';
-import {
-  AUTHOR_KEY,
-  type CommitOutcome,
-  type LoggedEvent,
-  type SequencedEvent,
-  toEnvelope,
-} from './log-row.ts';
+import { answerTaken, type CommitOutcome } from './log-row.ts';
+import { type LoggedChunk, type PackedEvents, unpackChunk, versioned } from './packed.ts';
 import { upcastMessage } from './read-upcast.ts';
 import type { SequencerApi } from './sequencer-do.ts';
-import { insertRows } from './sql-batch.ts';
+import { StreamTable } from './stream-table.ts';
 
 export interface AppendInput {
   store: string;
   stream: string;
-  /** Stamped as metadata `$author`; never taken from the client. */
-  author: string;
   expectedVersion?: ExpectedVersion;
-  events: z.infer<typeof NewEvent>[];
-  /** Bench-only: commit locally without the sequencer (positions are then fake). */
+  /** The validated events, packed by the Worker with the server's `$author` stamped in. */
+  events: PackedEvents;
+  /** Bench-only: commit locally without the sequencer (positions are then stand-ins). */
   bypassSequencer?: boolean;
 }
 
@@ -78,38 +71,35 @@ const HEARTBEAT_MS = 25_000;
 const MAX_CONFLICT_EVENTS = 5000;
 const DEFAULT_PAGE = 500;
 const SYNC_PAGE = 1000;
-const SELECT_EVENTS =
-  'SELECT id, ? AS stream, version, type, schema_version, data, metadata, position, recorded_at FROM events';
+/** The copy of committed events is written behind: after this long, or once this many wait. */
+const COPY_DELAY_MS = 100;
+const COPY_EVENTS = 2000;
 
 /**
  * One per (store, stream). Serialises appends to its stream and keeps the stream's committed
  * events in SQLite for fast reads. The store's global log (SequencerDO) is the source of
  * truth: an append is committed when the sequencer has written it, and the StreamDO's table
- * is a copy of its stream's slice of that log. A StreamDO that may have missed a commit (it
- * was restarted, or a sequencer call ended without an answer) copies the stream's tail from
- * the log before it answers anything.
+ * is a copy of its stream's slice of that log, written behind: committed chunks wait in
+ * memory and are written together (one storage commit for many appends) after
+ * `COPY_DELAY_MS`, or at once before anything reads the table. A StreamDO that may have
+ * missed a commit (it was restarted, so its unwritten copies are gone, or a sequencer call
+ * ended without an answer) copies the stream's tail from the log before it answers anything.
  */
 export class StreamDO extends DurableObject<ServerEnv> {
+  private readonly table: StreamTable;
   private tail: Promise<unknown> = Promise.resolve();
   /** False after a start and after a commit with an unknown outcome: sync before answering. */
   private synced = false;
-  /** The copy of the last commit into this table, written just after the answer went out. */
-  private copying: Promise<void> | undefined;
+  /** Chunks committed in the log and not yet copied into the table, in version order. */
+  private uncopied: LoggedChunk[] = [];
+  private uncopiedEvents = 0;
+  private copyTimer: ReturnType<typeof setTimeout> | undefined;
   /** Test-only: crash at this point of the next append. */
   fault: StreamFault | undefined;
 
   constructor(ctx: DurableObjectState, env: ServerEnv) {
     super(ctx, env);
-    ctx.storage.sql.exec(`CREATE TABLE IF NOT EXISTS events (
-      version INTEGER PRIMARY KEY,
-      id TEXT NOT NULL UNIQUE,
-      type TEXT NOT NULL,
-      schema_version INTEGER NOT NULL,
-      data TEXT NOT NULL,
-      metadata TEXT NOT NULL,
-      position INTEGER NOT NULL,
-      recorded_at TEXT NOT NULL
-    )`);
+    this.table = new StreamTable(ctx.storage.sql);
   }
 
   /** Runs `fn` after every earlier exclusive call has settled, across all its awaits. */
@@ -135,27 +125,16 @@ export class StreamDO extends DurableObject<ServerEnv> {
       const version = this.version();
       if (version === 0) return { ok: false, error: streamNotFound(stream).toWire() };
       const limit = query.limit ?? DEFAULT_PAGE;
-      const sql = this.ctx.storage.sql;
-      const rows =
+      const events =
         query.direction === 'backward'
-          ? sql.exec(
-              `${SELECT_EVENTS} WHERE version <= ? ORDER BY version DESC LIMIT ?`,
-              stream,
-              query.from ?? version,
-              limit,
-            )
-          : sql.exec(
-              `${SELECT_EVENTS} WHERE version >= ? ORDER BY version LIMIT ?`,
-              stream,
-              query.from ?? 1,
-              limit,
-            );
-      return { ok: true, page: { events: rows.toArray().map(toEnvelope), version } };
+          ? this.table.read(stream, query.from ?? version, 'backward', limit)
+          : this.table.read(stream, query.from ?? 1, 'forward', limit);
+      return { ok: true, page: { events, version } };
     };
     const guarded = async (): Promise<ReadOutcome> => {
       try {
-        await this.copying;
         await this.sync(store, stream);
+        this.copyNow();
         return answer();
       } catch (e) {
         return { ok: false, error: toWireError(e) };
@@ -173,69 +152,33 @@ export class StreamDO extends DurableObject<ServerEnv> {
   }
 
   private async appendExclusive(input: AppendInput, attempt = 0): Promise<AppendOutcome> {
-    const { store, stream, events } = input;
-    await this.copying;
-    const ids = events.map((e) => e.id);
+    const { store, stream } = input;
+    const { ids, chunks } = input.events;
     if (new Set(ids).size !== ids.length)
       throw validationError([{ path: 'events', message: 'event ids must be unique within an append' }]);
     await this.sync(store, stream);
-
-    // Idempotency before the expected version: a full retry answers the original outcome.
-    const sql = this.ctx.storage.sql;
-    const stored = this.storedIds(ids);
-    const found = stored.filter((r) => r !== undefined);
-    if (found.length === ids.length) {
-      return {
-        status: 'duplicate',
-        version: Math.max(...found.map((r) => r.version)),
-        positions: found.map((r) => r.position),
-      };
-    }
-    if (found.length > 0) {
-      const storedIds = ids.filter((_, i) => stored[i] !== undefined);
-      throw idempotencyConflict(
-        stream,
-        storedIds,
-        ids.filter((_, i) => stored[i] === undefined),
-      );
-    }
+    if (input.bypassSequencer && this.env.EDGELOG_BENCH === '1') return this.appendStandalone(input);
 
     const version = this.version();
     const expected = input.expectedVersion ?? 'any';
     if (!matchesExpectedVersion(expected, version)) {
-      const after = typeof expected === 'number' ? expected : 0;
-      const unseen = sql
-        .exec(
-          `${SELECT_EVENTS} WHERE version > ? ORDER BY version LIMIT ?`,
-          stream,
-          after,
-          MAX_CONFLICT_EVENTS,
-        )
-        .toArray()
-        .map(toEnvelope);
-      return { status: 'conflict', expected, version, events: unseen };
+      // Idempotency before the expected version: a retry of an append that landed gets its
+      // original answer. The store's id index is the sequencer's; ask it only on this path.
+      const taken = await this.sequencer(store).findIds(ids);
+      if (taken.length > 0) return this.answerDuplicate(answerTaken({ stream, ids }, taken), version);
+      return { status: 'conflict', expected, version, events: this.unseen(stream, expected) };
     }
 
-    const rows: SequencedEvent[] = events.map((e, i) => ({
-      id: e.id,
-      version: version + 1 + i,
-      type: e.type,
-      schemaVersion: e.schemaVersion ?? 1,
-      data: JSON.stringify(e.data),
-      metadata: JSON.stringify({ ...e.metadata, [AUTHOR_KEY]: input.author }),
-    }));
-
-    if (input.bypassSequencer && this.env.EDGELOG_BENCH === '1') {
-      // Bench-only: the same local write without the sequencer; positions are stand-ins.
-      const recordedAt = new Date().toISOString();
-      this.insert(rows.map((r) => ({ ...r, position: r.version, recordedAt })));
-      return { status: 'committed', version: version + rows.length, positions: rows.map((r) => r.version) };
-    }
-
+    const placed = versioned(chunks, version + 1);
     if (this.fault === 'before-sequencer-commit') this.crash();
     let outcome: CommitOutcome;
     try {
-      outcome = await this.sequencer(store).commit({ commitId: crypto.randomUUID(), stream, events: rows });
+      outcome = await this.sequencer(store).commit({
+        commitId: crypto.randomUUID(),
+        stream,
+        ids,
+        chunks: placed,
+      });
     } catch (e) {
       // The batch may or may not be in the log: find out from the log before the next answer.
       this.synced = false;
@@ -244,25 +187,27 @@ export class StreamDO extends DurableObject<ServerEnv> {
     if (this.fault === 'after-sequencer-commit') this.crash();
     switch (outcome.status) {
       case 'rejected':
-        return outcome;
+      case 'duplicate':
+        return this.answerDuplicate(outcome, version);
       case 'stale':
         // The log has commits this table missed (a crash window): copy them, then decide again.
         this.synced = false;
         if (attempt > 0) throw error('Internal', `stream '${stream}' could not catch up with the global log`);
         return this.appendExclusive(input, attempt + 1);
       case 'committed': {
-        const logged = rows.map((r, i) => ({
-          ...r,
-          position: outcome.firstPosition + i,
-          recordedAt: outcome.recordedAt,
-        }));
-        this.copyAfterAnswer(logged);
+        let position = outcome.firstPosition;
+        const logged: LoggedChunk[] = placed.map((c) => {
+          const chunk = { ...c, firstPosition: position, recordedAt: outcome.recordedAt };
+          position += c.count;
+          return chunk;
+        });
+        this.copyLater(logged);
         // The sequencer answered, so the commit is durable in the log: tell the stream's sockets.
         this.broadcast(stream, logged);
         return {
-          status: outcome.duplicate ? 'duplicate' : 'committed',
-          version: version + rows.length,
-          positions: rows.map((_, i) => outcome.firstPosition + i),
+          status: 'committed',
+          version: version + ids.length,
+          positions: ids.map((_, i) => outcome.firstPosition + i),
         };
       }
       default: {
@@ -270,6 +215,58 @@ export class StreamDO extends DurableObject<ServerEnv> {
         return never;
       }
     }
+  }
+
+  private answerDuplicate(
+    outcome: Extract<CommitOutcome, { status: 'duplicate' | 'rejected' }>,
+    version: number,
+  ): AppendOutcome {
+    if (outcome.status === 'rejected') return outcome;
+    // The log holds versions this table has not copied: copy them before the next answer.
+    if (outcome.version > version) this.synced = false;
+    return { status: 'duplicate', version: outcome.version, positions: outcome.positions };
+  }
+
+  /** The stream's events after the expected version the writer saw, for a conflict answer. */
+  private unseen(stream: string, expected: ExpectedVersion): EventEnvelope[] {
+    const after = typeof expected === 'number' ? expected : 0;
+    this.copyNow();
+    return this.table.read(stream, after + 1, 'forward', MAX_CONFLICT_EVENTS);
+  }
+
+  /**
+   * Bench-only: the same append as a stream without a sequencer would do it, in one
+   * synchronous turn (one implicit transaction): idempotency by the stream's own id index,
+   * the expected version, the events' row. Positions are stand-ins (the versions).
+   */
+  private appendStandalone(input: AppendInput): AppendOutcome {
+    const { stream } = input;
+    const { ids, chunks } = input.events;
+    const found = this.table.standaloneIds(ids);
+    if (found.size === ids.length) {
+      const versions = ids.map((id) => found.get(id) as number);
+      return { status: 'duplicate', version: Math.max(...versions), positions: versions };
+    }
+    if (found.size > 0)
+      throw idempotencyConflict(
+        stream,
+        ids.filter((id) => found.has(id)),
+        ids.filter((id) => !found.has(id)),
+      );
+    const version = this.version();
+    const expected = input.expectedVersion ?? 'any';
+    if (!matchesExpectedVersion(expected, version))
+      return { status: 'conflict', expected, version, events: this.unseen(stream, expected) };
+    const recordedAt = new Date().toISOString();
+    this.table.insert(
+      versioned(chunks, version + 1).map((c) => ({ ...c, firstPosition: c.firstVersion, recordedAt })),
+    );
+    this.table.insertStandaloneIds(ids, version + 1);
+    return {
+      status: 'committed',
+      version: version + ids.length,
+      positions: ids.map((_, i) => version + 1 + i),
+    };
   }
 
   // ---- WebSocket subscribers of this stream (hibernating) -------------------------------
@@ -353,21 +350,13 @@ export class StreamDO extends DurableObject<ServerEnv> {
         // Under the mutex, after the last copy: no commit is in flight, so catch-up and the
         // registration for live delivery happen with nothing in between.
         await this.exclusive(async () => {
-          await this.copying;
           await this.sync(socket.store, socket.stream);
+          this.copyNow();
           const fresh = StreamSocketState.parse(ws.deserializeAttachment());
           const sub: StreamSocketState['subs'][number] = { id, cursor: after };
           if (filter?.types) sub.types = filter.types;
           for (;;) {
-            const page = this.ctx.storage.sql
-              .exec(
-                `${SELECT_EVENTS} WHERE position > ? ORDER BY version LIMIT ?`,
-                socket.stream,
-                sub.cursor,
-                CATCH_UP_PAGE,
-              )
-              .toArray()
-              .map(toEnvelope);
+            const page = this.table.afterPosition(socket.stream, sub.cursor, CATCH_UP_PAGE);
             const matching = page.filter((e) => !sub.types || sub.types.includes(e.type));
             if (matching.length > 0) sendTo(ws, { type: 'events', subscription: id, events: matching });
             sub.cursor = page.at(-1)?.position ?? sub.cursor;
@@ -401,21 +390,11 @@ export class StreamDO extends DurableObject<ServerEnv> {
     }
   }
 
-  private broadcast(stream: string, logged: LoggedEvent[]): void {
+  private broadcast(stream: string, logged: LoggedChunk[]): void {
     const sockets = this.ctx.getWebSockets();
     if (sockets.length === 0) return;
-    const envelopes: EventEnvelope[] = logged.map((r) => ({
-      id: r.id,
-      stream,
-      type: r.type,
-      schemaVersion: r.schemaVersion,
-      data: JSON.parse(r.data) as unknown,
-      metadata: JSON.parse(r.metadata) as Record<string, unknown>,
-      version: r.version,
-      position: r.position,
-      recordedAt: r.recordedAt,
-    }));
-    const last = logged.at(-1)?.position ?? 0;
+    const envelopes = logged.flatMap((c) => unpackChunk(stream, c));
+    const last = envelopes.at(-1)?.position ?? 0;
     for (const ws of sockets) {
       const state = StreamSocketState.safeParse(ws.deserializeAttachment());
       if (!state.success || state.data.subs.length === 0) continue;
@@ -431,81 +410,59 @@ export class StreamDO extends DurableObject<ServerEnv> {
   }
 
   private lastPosition(): number {
-    return (
-      this.ctx.storage.sql
-        .exec<{ p: number | null }>('SELECT position AS p FROM events ORDER BY version DESC LIMIT 1')
-        .toArray()[0]?.p ?? 0
-    );
+    const last = this.uncopied.at(-1);
+    return last ? last.firstPosition + last.count - 1 : this.table.lastPosition();
   }
 
   /** Copies the stream's tail from the global log when this table may be behind it. */
   private async sync(store: string, stream: string): Promise<void> {
     if (this.synced) return;
+    // Copies still in memory are committed: write them first, so the table has no gap.
+    this.copyNow();
     for (;;) {
       const tail = await this.sequencer(store).streamTail(stream, this.version(), SYNC_PAGE);
-      this.insert(tail);
-      if (tail.length < SYNC_PAGE) break;
+      this.table.insert(tail);
+      if (tail.reduce((n, c) => n + c.count, 0) < SYNC_PAGE) break;
     }
     this.synced = true;
   }
 
   /**
-   * The log already holds the commit durably, so the answer need not wait for this table's
-   * copy: it is written in the next task, after the answer left, and every later append or
-   * read waits for it. If the object dies in between, the start-up sync copies it again.
+   * The log already holds the commit durably, so neither the answer nor the next append waits
+   * for this table's copy: it is written behind, many commits in one storage write. If the
+   * object dies first, the start-up sync copies the commits again from the log.
    */
-  private copyAfterAnswer(rows: LoggedEvent[]): void {
-    this.copying = new Promise<void>((resolve, reject) => {
-      setTimeout(() => {
-        try {
-          this.insert(rows);
-          resolve();
-        } catch (e) {
-          this.synced = false;
-          reject(e);
-        } finally {
-          this.copying = undefined;
-        }
-      }, 0);
-    });
-    this.copying.catch(() => undefined);
+  private copyLater(chunks: LoggedChunk[]): void {
+    this.uncopied.push(...chunks);
+    for (const c of chunks) this.uncopiedEvents += c.count;
+    const delay = this.uncopiedEvents >= COPY_EVENTS ? 0 : COPY_DELAY_MS;
+    if (this.copyTimer !== undefined) {
+      if (delay > 0) return;
+      clearTimeout(this.copyTimer);
+    }
+    this.copyTimer = setTimeout(() => this.copyNow(), delay);
   }
 
-  /** Version and position of each id already in this stream (one indexed statement for the batch). */
-  private storedIds(ids: string[]): Array<{ version: number; position: number } | undefined> {
-    const rows = this.ctx.storage.sql.exec<{ id: string; version: number; position: number }>(
-      'SELECT id, version, position FROM events WHERE id IN (SELECT value FROM json_each(?))',
-      JSON.stringify(ids),
-    );
-    const byId = new Map<string, { version: number; position: number }>();
-    for (const row of rows) byId.set(row.id, { version: row.version, position: row.position });
-    return ids.map((id) => byId.get(id));
-  }
-
-  private insert(rows: LoggedEvent[]): void {
-    if (rows.length === 0) return;
-    insertRows(
-      this.ctx.storage.sql,
-      'events',
-      ['version', 'id', 'type', 'schema_version', 'data', 'metadata', 'position', 'recorded_at'],
-      rows.map((r) => [
-        r.version,
-        r.id,
-        r.type,
-        r.schemaVersion,
-        r.data,
-        r.metadata,
-        r.position,
-        r.recordedAt,
-      ]),
-    );
+  /** Writes the copies waiting in memory, in one transaction. */
+  private copyNow(): void {
+    if (this.copyTimer !== undefined) clearTimeout(this.copyTimer);
+    this.copyTimer = undefined;
+    if (this.uncopied.length === 0) return;
+    const chunks = this.uncopied;
+    this.uncopied = [];
+    this.uncopiedEvents = 0;
+    try {
+      this.ctx.storage.transactionSync(() => this.table.insert(chunks));
+    } catch {
+      // The log has them: copy them from there before the next answer.
+      this.synced = false;
+    }
   }
 
   /** The stream's version: the number of its committed events. */
   private version(): number {
-    return (
-      this.ctx.storage.sql.exec<{ v: number | null }>('SELECT MAX(version) AS v FROM events').one().v ?? 0
-    );
+    const last = this.uncopied.at(-1);
+    return last ? last.firstVersion + last.count - 1 : this.table.version();
   }
 
   private sequencer(store: string): SequencerApi {

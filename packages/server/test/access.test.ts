@@ -16,6 +16,8 @@ interface Route {
   stream?: true;
   /** Folds every stream (403 for a prefix-limited token). */
   projection?: true;
+  /** Operators only (403 for readers and writers). */
+  admin?: true;
   ws?: true;
 }
 
@@ -44,7 +46,12 @@ function routes(store: string, stream: string): Route[] {
     { name: 'projection row', path: `/v1/stores/${store}/projections/totals/tea`, projection: true },
     { name: 'projection list', path: `/v1/stores/${store}/projections/totals?prefix=t`, projection: true },
     { name: 'projection status', path: `/v1/stores/${store}/projections/totals/status`, projection: true },
-    { name: 'projection parked', path: `/v1/stores/${store}/projections/totals/parked`, projection: true },
+    {
+      name: 'projection parked',
+      path: `/v1/stores/${store}/projections/totals/parked`,
+      projection: true,
+      admin: true,
+    },
     {
       name: 'store socket',
       path: `/v1/stores/${store}/ws`,
@@ -224,7 +231,7 @@ describe('access: roles and stream prefixes', () => {
     const reader = await token({ store, role: 'reader' });
     for (const route of routes(store, 'acc-1')) {
       const res = await send(route, reader);
-      if (route.write) {
+      if (route.write || route.admin) {
         expect(res.status, route.name).toBe(403);
         expect(await codeOf(res)).toBe('Forbidden');
       } else {

@@ -130,10 +130,13 @@ describe('crash safety: every crash point loses nothing acknowledged and duplica
   it('a StreamDO whose table fell behind the log is told "stale" and catches up before deciding', async () => {
     const ctx = await setup();
     const first = [newEvent(), newEvent()];
-    expect((await ctx.append('acc-1', first)).status).toBe(200);
-    // Simulate a lost local write while the object believes it is in sync.
+    expect((await ctx.append('acc-1', first.slice(0, 1))).status).toBe(200);
+    expect((await ctx.append('acc-1', first.slice(1))).status).toBe(200);
+    // A read writes the copies still in memory; then simulate a lost copy (version 2) while
+    // the object believes it is in sync.
+    expect((await ctx.readStream('acc-1')).status).toBe(200);
     await runInDurableObject(streamStub(ctx.store, 'acc-1'), (_: StreamDO, state) => {
-      state.storage.sql.exec('DELETE FROM events WHERE version = 2');
+      state.storage.sql.exec('DELETE FROM batches WHERE first_version = 2');
     });
     const conflicting = await ctx.append('acc-1', [newEvent()], 1);
     expect(conflicting.status).toBe(409);

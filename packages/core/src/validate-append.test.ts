@@ -1,0 +1,63 @@
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { NewEvent } from './envelope.ts';
+import { defaultLimits } from './limits.ts';
+import { randomId } from './ports.ts';
+import { quickEvent, validateAppend } from './validate-append.ts';
+
+const nearlyValid = fc.record(
+  {
+    id: fc.oneof(fc.uuid(), fc.constant(randomId()), fc.string(), fc.integer()),
+    type: fc.oneof(
+      fc.constantFrom('Added', 'a.b:c-d', '$all', '', '1x', 'A'.repeat(100), 'A'.repeat(101)),
+      fc.string(),
+    ),
+    schemaVersion: fc.oneof(
+      fc.integer({ min: -2, max: 1002 }),
+      fc.double(),
+      fc.constantFrom('1', null, Number.MAX_SAFE_INTEGER + 2),
+    ),
+    data: fc.oneof(fc.jsonValue(), fc.constant(undefined)),
+    metadata: fc.oneof(
+      fc.dictionary(
+        fc.oneof(fc.string(), fc.constantFrom('$author', 'k'.repeat(100), 'k'.repeat(101))),
+        fc.jsonValue(),
+      ),
+      fc.jsonValue(),
+    ),
+    extra: fc.jsonValue(),
+  },
+  { requiredKeys: [] },
+);
+
+describe('quickEvent: the allocation-free check of the common event', () => {
+  it('never accepts what zod refuses, and answers exactly as zod when it accepts', () => {
+    fc.assert(
+      fc.property(fc.oneof(nearlyValid, fc.anything()), (event) => {
+        const quick = quickEvent(event);
+        if (quick === undefined) return;
+        const parsed = NewEvent.safeParse(event);
+        expect(parsed.success).toBe(true);
+        if (!parsed.success) return;
+        expect(quick).toEqual({
+          ...parsed.data,
+          schemaVersion: parsed.data.schemaVersion ?? 1,
+          metadata: parsed.data.metadata ?? {},
+        });
+      }),
+      { numRuns: 3000 },
+    );
+  });
+
+  it('accepts the usual event, so the fast path is the one taken', () => {
+    const event = { id: randomId(), type: 'Added', data: { sku: 'tea' }, metadata: { by: 'alice' } };
+    expect(quickEvent(event)).toEqual({ ...event, schemaVersion: 1 });
+    expect(quickEvent({ id: randomId(), type: 'Added', schemaVersion: 2, data: null })).toBeDefined();
+  });
+
+  it('leaves unknown keys to zod, which strips them', () => {
+    const event = { id: randomId(), type: 'Added', data: 1, position: 7 };
+    expect(quickEvent(event)).toBeUndefined();
+    expect(validateAppend('s-1', [event], defaultLimits)[0]).not.toHaveProperty('position');
+  });
+});
