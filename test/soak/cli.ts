@@ -76,7 +76,7 @@ const report = await runSoak({
     reorderMessage: p,
     cutSocket: p,
   },
-  settleMs: 180_000,
+  settleMs: 600_000,
   backlog: int('backlog', values.backlog),
   admission: values.admission,
   log: (line) => process.stdout.write(`[soak] ${line}\n`),
