@@ -20,17 +20,18 @@ const PORT = testPort(3);
 const SECRET = 'parity-e2e-secret';
 const api = `http://127.0.0.1:${PORT}`;
 
-function token(store: string): string {
+function token(store: string, role: 'writer' | 'admin' = 'writer'): string {
   const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
   const now = Math.floor(Date.now() / 1000);
-  const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ store, role: 'writer', iat: now, exp: now + 3600 })}`;
+  const unsigned = `${b64({ alg: 'HS256', typ: 'JWT' })}.${b64({ store, role, iat: now, exp: now + 3600 })}`;
   return `${unsigned}.${createHmac('sha256', SECRET).update(unsigned).digest('base64url')}`;
 }
 
+/** The test's own calls run as admin: it reads parked events too. */
 async function http<T>(store: string, path: string, init: RequestInit = {}): Promise<T> {
   const res = await fetch(`${api}/v1/stores/${store}${path}`, {
     ...init,
-    headers: { authorization: `Bearer ${token(store)}`, 'content-type': 'application/json' },
+    headers: { authorization: `Bearer ${token(store, 'admin')}`, 'content-type': 'application/json' },
   });
   if (!res.ok) throw new Error(`${path}: ${res.status} ${await res.text()}`);
   return (await res.json()) as T;

@@ -3,6 +3,7 @@ import { type DataOf, defineEvent, defineProjection, eventRegistry } from '@edge
 import { openDB } from 'idb';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { eventsOf } from './db.ts';
 import golden from './fixtures/priced-events.json';
 import { FakeServer } from './testing/fake-server.ts';
 import { WorkerCore } from './worker-core.ts';
@@ -101,9 +102,7 @@ describe('client read-path upcasting of golden fixtures (I8)', () => {
       await core.syncNow();
     }
     const db = await openDB(dbName);
-    const stored = (await db.getAll('log')).flatMap(
-      (r: { events: Array<{ schemaVersion: number; data: unknown }> }) => r.events.slice(0, 3),
-    );
+    const stored = (await db.getAll('log')).flatMap((r) => eventsOf(r).slice(0, 3));
     db.close();
     expect(shapes(stored.slice(0, 3))).toEqual(golden.events.map((e) => [e.schemaVersion, e.data]));
   });
