@@ -14,6 +14,7 @@ import {
   toWireError,
   validateAppend,
   validationError,
+  type WireError,
   wrongExpectedVersion,
 } from '@edgelog/core';
 import { type Context, Hono } from 'hono';
@@ -264,6 +265,7 @@ async function pushOne(
           events: upcastAllForRead(outcome.events),
         };
       case 'rejected':
+        if (!isFinal(outcome.error)) throw fromWire(outcome.error);
         return { status: 'rejected', commitId, error: outcome.error };
       default: {
         const never: never = outcome;
@@ -271,8 +273,21 @@ async function pushOne(
       }
     }
   } catch (e) {
-    return { status: 'rejected', commitId, error: toWireError(e) };
+    const wire = toWireError(e);
+    if (!isFinal(wire)) throw e;
+    return { status: 'rejected', commitId, error: wire };
   }
+}
+
+/**
+ * Whether an error refuses a commit for good (the commit's own fault: 4xx but 429). A crash,
+ * a timeout or a rate limit says nothing of the commit, which may even have committed: the
+ * whole push fails with that status instead, and the client pushes again (idempotent by commit
+ * and event ids). Answering `rejected` would make the client drop events the server may hold.
+ */
+function isFinal(error: WireError): boolean {
+  const status = httpStatusOf[error.code] ?? 500;
+  return status < 500 && status !== 429;
 }
 
 /** Verifies the bearer token and that it belongs to the path's store (401, 403). */
