@@ -1,4 +1,5 @@
 import type { EventFilter, ExpectedVersion, Limits } from '@edgelog/core';
+import { randomId } from '@edgelog/core';
 import type { IDBPObjectStore, IDBPTransaction, StoreNames } from 'idb';
 import type { CommitInfo, LogDb, LogRecord, LogSchema, RememberedCommand, StoredEvent } from './db.ts';
 import { decodeRecord, eventsOf, finalize, type StoredRecord } from './db.ts';
@@ -11,7 +12,7 @@ export interface LocalAppendOptions {
   /** The command that produced the events, replayed through its decider on conflict. */
   command?: RememberedCommand;
   /**
-   * Every id was made by the worker just now (`crypto.randomUUID()`), so none can be stored
+   * Every id was made by the worker just now (core's `randomId`, a UUIDv7), so none can be stored
    * already and the idempotency lookup is skipped. Ids given by the app are always checked.
    */
   freshIds?: boolean;
@@ -49,7 +50,7 @@ const MAX_GROUP = 1000;
 export const SEQ_SLOTS = 1024;
 const READ_BATCH = 64;
 
-const newId = () => crypto.randomUUID();
+const newId = randomId;
 /** The stores a write touches: the log and, when there are projections, their rows. */
 export const writeScope = (projections: ProjectionRunner): StoreNames<LogSchema>[] =>
   projections.active ? ['log', 'rows', 'checkpoints'] : ['log'];

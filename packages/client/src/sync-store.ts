@@ -1,4 +1,5 @@
 import type { EventEnvelope, WireError } from '@edgelog/core';
+import { randomId } from '@edgelog/core';
 import type { IDBPTransaction, StoreNames } from 'idb';
 import { staleAfter } from './commit-chain.ts';
 import type { CommitInfo, LogDb, LogRecord, LogSchema, Rejection, StoredEvent, SyncMeta } from './db.ts';
@@ -108,7 +109,7 @@ export class SyncStore {
     readonly db: LogDb,
     private readonly deps: SyncStoreDeps,
   ) {
-    this.#newId = deps.newId ?? (() => crypto.randomUUID());
+    this.#newId = deps.newId ?? randomId;
     this.#now = deps.now ?? (() => new Date().toISOString());
   }
 

@@ -9,7 +9,7 @@ import type {
   SnapshotPolicy,
   SubscribeOptions,
 } from '@edgelog/core';
-import { Subscriber, shouldSnapshot, snapshotKey } from '@edgelog/core';
+import { randomId, Subscriber, shouldSnapshot, snapshotKey } from '@edgelog/core';
 import type { StoreNames } from 'idb';
 import { type LogSchema, openLogDb, type Rejection, type SnapshotRecord } from './db.ts';
 import { type LocalEnvelope, toEnvelope } from './envelope.ts';
@@ -387,7 +387,7 @@ export class WorkerCore {
 
   #prepare(e: AppendInput): AppendInput & { id: string } {
     const registry = this.setup.registry;
-    const out: AppendInput & { id: string } = { ...e, id: e.id ?? crypto.randomUUID() };
+    const out: AppendInput & { id: string } = { ...e, id: e.id ?? randomId() };
     if (registry && typeof e.type === 'string') {
       const valid = registry.validate(e);
       out.data = valid.data;

@@ -13,6 +13,7 @@ import {
   ServerMessage,
 } from '@edgelog/core';
 import { z } from 'zod';
+import { ListQuery, ParkedQuery, WaitQuery } from './projection-routes.ts';
 
 const schema = (s: z.ZodType, io: 'input' | 'output') =>
   z.toJSONSchema(s, { unrepresentable: 'any', io, target: 'openapi-3.0' });
@@ -34,6 +35,11 @@ const json = (s: z.ZodType, io: 'input' | 'output') => ({
 const errorAnswer = (description: string) => ({ description, ...json(ErrorResponse, 'output') });
 const storeParam = { name: 'store', in: 'path', required: true, schema: { type: 'string' } };
 const streamParam = { name: 'stream', in: 'path', required: true, schema: { type: 'string' } };
+const pathParam = (name: string) => ({ name, in: 'path', required: true, schema: { type: 'string' } });
+const anyJson = (description: string) => ({
+  description,
+  content: { 'application/json': { schema: { type: 'object' } } },
+});
 const common = {
   '400': errorAnswer('Validation: malformed JSON or a schema violation; `details.issues` names each field'),
   '401': errorAnswer('Unauthorized: missing, malformed, tampered or expired token'),
@@ -121,6 +127,62 @@ export function openApiDocument(limits: Limits) {
           summary: 'WebSocket: ClientMessage in, ServerMessage out (see components)',
           parameters: [storeParam],
           responses: { '101': { description: 'switching protocols' }, ...common },
+        },
+      },
+      '/v1/stores/{store}/streams/{stream}/ws': {
+        get: {
+          summary: "WebSocket of one stream's events: ClientMessage in, ServerMessage out",
+          parameters: [storeParam, streamParam],
+          responses: { '101': { description: 'switching protocols' }, ...common },
+        },
+      },
+      '/v1/stores/{store}/streams/{stream}/aggregates/{decider}': {
+        get: {
+          summary: 'The stream folded at the edge by a configured decider, from its snapshot',
+          parameters: [storeParam, streamParam, pathParam('decider')],
+          responses: {
+            '200': anyJson('{ stream, decider, version, state, snapshotVersion, replayed }'),
+            ...common,
+            '404': errorAnswer('NotFound: no such decider configured; StreamNotFound'),
+          },
+        },
+      },
+      '/v1/stores/{store}/projections/{name}': {
+        get: {
+          summary: 'List an edge projection by key prefix (unrestricted tokens)',
+          parameters: [storeParam, pathParam('name'), ...queryParameters(ListQuery)],
+          responses: {
+            '200': anyJson('{ version, checkpoint, rows: [{ key, state }] } (or one row with ?key=)'),
+            ...common,
+            '404': errorAnswer('NotFound: no such projection'),
+            '504': errorAnswer('Timeout: the projection did not reach minPosition in time'),
+          },
+        },
+      },
+      '/v1/stores/{store}/projections/{name}/{key}': {
+        get: {
+          summary: 'One row of an edge projection; minPosition waits for read-your-writes',
+          parameters: [storeParam, pathParam('name'), pathParam('key'), ...queryParameters(WaitQuery)],
+          responses: {
+            '200': anyJson('{ key, version, state, checkpoint }'),
+            ...common,
+            '404': errorAnswer('NotFound: no such projection or row'),
+            '504': errorAnswer('Timeout: the projection did not reach minPosition in time'),
+          },
+        },
+      },
+      '/v1/stores/{store}/projections/{name}/status': {
+        get: {
+          summary: 'Checkpoint, head, lag and state of each version; which one answers',
+          parameters: [storeParam, pathParam('name')],
+          responses: { '200': anyJson('status of the active version and every version'), ...common },
+        },
+      },
+      '/v1/stores/{store}/projections/{name}/parked': {
+        get: {
+          summary: 'Events the projection parked, with why (admin tokens only)',
+          parameters: [storeParam, pathParam('name'), ...queryParameters(ParkedQuery)],
+          responses: { '200': anyJson('{ version, events }'), ...common },
         },
       },
     },

@@ -15,16 +15,25 @@ export const DEFAULT_WAIT_MS = 5_000;
 export const MAX_WAIT_MS = 30_000;
 
 const ProjectionName = z.string().regex(/^[A-Za-z][A-Za-z0-9_-]{0,63}$/, 'not a projection name');
-const WaitQuery = z.object({
+/** Query of a row read: read-your-writes wait and version pin (also in the OpenAPI document). */
+export const WaitQuery = z.object({
   minPosition: z.optional(z.coerce.number().int().min(0)),
   timeoutMs: z.optional(z.coerce.number().int().min(0).max(MAX_WAIT_MS)),
   version: z.optional(z.coerce.number().int().min(1)),
 });
-const ListQuery = WaitQuery.extend({
+/** Query of a listing by key prefix. */
+export const ListQuery = WaitQuery.extend({
   prefix: z.optional(z.string().max(200)),
   after: z.optional(z.string().max(200)),
   key: z.optional(z.string().max(200)),
   limit: z.optional(z.coerce.number().int().min(1).max(1000)),
+});
+
+/** Query of the parked-events listing. */
+export const ParkedQuery = z.object({
+  after: z.optional(z.coerce.number().int().min(0)),
+  limit: z.optional(z.coerce.number().int().min(1).max(1000)),
+  version: z.optional(z.coerce.number().int().min(1)),
 });
 
 export function projectionStub(env: ServerEnv, ref: ProjectionRef): ProjectionApi {
@@ -114,14 +123,7 @@ export function mountProjectionRoutes(app: Hono<AppEnv>, authorize: Authorize): 
 
   app.get(`${base}/parked`, async (c) => {
     const { store, name } = await setup(c);
-    const q = parseWith(
-      z.object({
-        after: z.optional(z.coerce.number().int().min(0)),
-        limit: z.optional(z.coerce.number().int().min(1).max(1000)),
-        version: z.optional(z.coerce.number().int().min(1)),
-      }),
-      c.req.query(),
-    );
+    const q = parseWith(ParkedQuery, c.req.query());
     const ref = await activeRef(c.env, store, name, q.version);
     const events = unwrap(await projectionStub(c.env, ref).parked(ref, q.after ?? 0, q.limit ?? 100));
     return c.json({ version: ref.version, events });

@@ -135,8 +135,14 @@ describe('service routes', () => {
         '/v1/stores/{store}/streams/{stream}/events',
         '/v1/stores/{store}/sync/push',
         '/v1/stores/{store}/events',
+        '/v1/stores/{store}/projections/{name}/{key}',
+        '/v1/stores/{store}/projections/{name}/parked',
+        '/v1/stores/{store}/streams/{stream}/aggregates/{decider}',
       ]),
     );
+    // Every route the app serves is described.
+    for (const path of Object.keys(doc.paths))
+      expect(path.startsWith('/v1/') || path === '/health').toBe(true);
     expect(
       JSON.stringify(doc.paths['/v1/stores/{store}/streams/{stream}/events']?.post?.requestBody),
     ).toContain('expectedVersion');
