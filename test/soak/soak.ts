@@ -95,6 +95,12 @@ async function readServerLog(
     const res = await fetch(`${url}/v1/stores/${store}/events?after=${after}&limit=5000`, {
       headers: { authorization: `Bearer ${auth}` },
     });
+    if (res.status === 429) {
+      // The soak's low per-store rate limits apply to the checker's reads too: wait and read again.
+      const body = (await res.json()) as { error?: { details?: { retryAfterMs?: number } } };
+      await new Promise((r) => setTimeout(r, Math.max(body.error?.details?.retryAfterMs ?? 0, 200)));
+      continue;
+    }
     if (!res.ok) throw new Error(`read all: ${res.status} ${await res.text()}`);
     const page = (await res.json()) as { events: ServerEvent[]; head: number };
     events.push(...page.events);
