@@ -3,20 +3,14 @@
 // measured in the same run; rounds alternate raw and SDK; medians of ROUNDS rounds.
 // Run: node test/bench/client-bench.mjs   (CHROMIUM_PATH overrides /usr/bin/chromium)
 
-import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { dirname, extname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
+import { openBenchPage } from './chromium-page.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const PORT = Number(process.env.PORT ?? 8792);
 
-const dir = await mkdtemp(join(tmpdir(), 'edgelog-bench-'));
 // CLIENT_SRC=<dir> benches another copy of packages/client/src (e.g. the code before a change)
 // with the same page and worker, to compare both in one session.
 const clientSrc = process.env.CLIENT_SRC;
@@ -32,52 +26,13 @@ const plugins = clientSrc
       },
     ]
   : [];
-await build({
+const { page, context, close } = await openBenchPage({
+  page: join(here, 'client-app/page.ts'),
+  worker: join(here, 'client-app/worker.ts'),
+  port: PORT,
+  name: 'bench',
   plugins,
-  nodePaths: [join(here, '../../node_modules')],
-  entryPoints: { page: join(here, 'client-app/page.ts'), worker: join(here, 'client-app/worker.ts') },
-  outdir: dir,
-  bundle: true,
-  minify: true,
-  format: 'esm',
-  target: 'es2022',
-  logLevel: 'warning',
 });
-await writeFile(
-  join(dir, 'index.html'),
-  '<!doctype html><meta charset="utf-8"><script type="module" src="./page.js"></script>',
-);
-const server = createServer((req, res) => {
-  const path = new URL(req.url ?? '/', 'http://x').pathname;
-  const file = join(dir, path === '/' ? 'index.html' : path.slice(1));
-  const s = createReadStream(file);
-  s.on('error', () => res.writeHead(404).end());
-  s.on('open', () => {
-    res.writeHead(200, { 'content-type': extname(file) === '.js' ? 'text/javascript' : 'text/html' });
-    s.pipe(res);
-  });
-});
-await new Promise((r) => server.listen(PORT, '127.0.0.1', r));
-const profile = await mkdtemp(join(tmpdir(), 'edgelog-bench-profile-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
-});
-const page = await context.newPage();
-page.on('pageerror', (e) => console.error('page error:', e));
-if (process.env.DEBUG) page.on('console', (m) => process.stderr.write(`console: ${m.text()}\n`));
-await page.goto(`http://127.0.0.1:${PORT}/`);
-await page.waitForFunction(() => globalThis.bench !== undefined);
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const run = (name, ...args) => page.evaluate(([n, a]) => globalThis.bench[n](...a), [name, args]);
@@ -172,7 +127,4 @@ for (const r of rows) {
   );
 }
 
-await context.close();
-server.close();
-await rm(dir, { recursive: true, force: true });
-await rm(profile, { recursive: true, force: true });
+await close();

@@ -7,69 +7,22 @@
 // rounds alternating the compared cases. Run: node test/bench/client-projection.bench.mjs
 // (CHROMIUM_PATH overrides /usr/bin/chromium; the page server listens on PORT, default 8829).
 
-import { createReadStream } from 'node:fs';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:http';
-import { tmpdir } from 'node:os';
-import { dirname, extname, join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium } from 'playwright-core';
+import { openBenchPage } from './chromium-page.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const ROUNDS = Number(process.env.ROUNDS ?? 3);
 const PORT = Number(process.env.PORT ?? 8829);
 const EVENTS = Number(process.env.CLIENT_PROJ_EVENTS ?? 100_000);
 
-const dir = await mkdtemp(join(tmpdir(), 'edgelog-projbench-'));
-await build({
-  nodePaths: [join(here, '../../node_modules')],
-  entryPoints: {
-    page: join(here, 'client-projection/page.ts'),
-    worker: join(here, 'client-projection/worker.ts'),
-  },
-  outdir: dir,
-  bundle: true,
-  minify: true,
-  format: 'esm',
-  target: 'es2022',
-  logLevel: 'warning',
-});
-await writeFile(
-  join(dir, 'index.html'),
-  '<!doctype html><meta charset="utf-8"><script type="module" src="./page.js"></script>',
-);
-const server = createServer((req, res) => {
-  const path = new URL(req.url ?? '/', 'http://x').pathname;
-  const file = join(dir, path === '/' ? 'index.html' : path.slice(1));
-  const s = createReadStream(file);
-  s.on('error', () => res.writeHead(404).end());
-  s.on('open', () => {
-    res.writeHead(200, { 'content-type': extname(file) === '.js' ? 'text/javascript' : 'text/html' });
-    s.pipe(res);
-  });
-});
-await new Promise((r) => server.listen(PORT, '127.0.0.1', r));
-const profile = await mkdtemp(join(tmpdir(), 'edgelog-projbench-profile-'));
-const context = await chromium.launchPersistentContext(profile, {
-  executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
-  headless: true,
-  args: [
-    '--headless',
-    '--no-sandbox',
-    '--disable-gpu',
-    '--disable-quic',
-    '--no-first-run',
-    '--disable-background-networking',
-    '--disable-component-update',
-    '--disable-sync',
-  ],
+const { page, context, close } = await openBenchPage({
+  page: join(here, 'client-projection/page.ts'),
+  worker: join(here, 'client-projection/worker.ts'),
+  port: PORT,
+  name: 'projbench',
 });
 try {
-  const page = await context.newPage();
-  page.on('pageerror', (e) => console.error('page error:', e));
-  await page.goto(`http://127.0.0.1:${PORT}/`);
-  await page.waitForFunction(() => globalThis.bench !== undefined);
   const run = (name, ...args) => page.evaluate(([n, a]) => globalThis.bench[n](...a), [name, args]);
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
@@ -111,8 +64,5 @@ from the snapshot plus the tail.
 | execute on a ${fmt(EVENTS)}-event aggregate, full replay | ${c.toFixed(1)} ms | |
 | execute on a ${fmt(EVENTS)}-event aggregate, from its snapshot | ${w.toFixed(1)} ms (${(c / w).toFixed(0)}× faster) | < 20 ms |`);
 } finally {
-  await context.close();
-  server.close();
-  await rm(dir, { recursive: true, force: true });
-  await rm(profile, { recursive: true, force: true });
+  await close();
 }
