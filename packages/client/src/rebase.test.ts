@@ -134,6 +134,22 @@ describe('pulled events and pending commands', () => {
     expect(outbox.map((c) => c.events.map((e) => e.version))).toEqual([[3]]);
   });
 
+  it('a pending command decided on top of one the pull refuses is decided again in the same transaction', async () => {
+    position = 0;
+    const { db, log, sync } = await local();
+    await sync.applyPulled([wire('p-5', 1, 'Restocked', 2)], 1);
+    const first = await reserve(log, 'p-5', 1);
+    const second = await reserve(log, 'p-5', 2);
+    expect(await stockSeen(db, 'p-5')).toBe(0);
+    // Another client reserved both first: the first command is refused, and the second, decided
+    // on the first one's history, must not stay in view on top of the server's events.
+    const { rejected } = await sync.applyPulled([wire('p-5', 2, 'Reserved', 2)], 2);
+    expect(await stockSeen(db, 'p-5')).toBe(0);
+    expect(rejected.map((r) => r.commitId).sort()).toEqual([first.commitId, second.commitId].sort());
+    expect(await sync.outbox()).toEqual([]);
+    expect((await db.get('rows', ['left@1', 'p-5']))?.state).toBe(0);
+  });
+
   it('a pending command still ahead of the confirmed version is left to the server', async () => {
     position = 0;
     const { log, sync } = await local();

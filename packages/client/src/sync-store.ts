@@ -1,7 +1,7 @@
 import type { EventEnvelope, WireError } from '@edgelog/core';
 import { randomId } from '@edgelog/core';
 import type { IDBPTransaction, StoreNames } from 'idb';
-import { staleAfter } from './commit-chain.ts';
+import { STALE_VERSION, staleAfter } from './commit-chain.ts';
 import type { CommitInfo, LogDb, LogRecord, LogSchema, Rejection, StoredEvent, SyncMeta } from './db.ts';
 import { decodeRecord, finalize, withUnacked } from './db.ts';
 import { toEnvelope } from './envelope.ts';
@@ -485,7 +485,9 @@ export class SyncStore {
           .filter(({ commit }) => {
             const named =
               commit.stream === name && !commit.acked ? namedVersion(commit.expectedVersion) : undefined;
-            return named !== undefined && named < highest;
+            // A stale commit was decided on top of one refused for good (commit-chain.ts): it
+            // can never commit as it is, so it is decided again here too.
+            return named !== undefined && (named < highest || commit.expectedVersion === STALE_VERSION);
           })
           .sort((a, b) => a.commit.seq - b.commit.seq);
         if (open.length === 0) break;
@@ -493,7 +495,8 @@ export class SyncStore {
         const { confirmed, earlier } = await this.#prior(tx, records, first.commit);
         if (!confirmed.every((e, i) => e.version === i + 1)) break;
         const version = confirmed.length;
-        if (namedVersion(first.commit.expectedVersion)! >= version) break;
+        const stale = first.commit.expectedVersion === STALE_VERSION;
+        if (!stale && namedVersion(first.commit.expectedVersion)! >= version) break;
         const result = await this.#redecide(tx, first.rec, first.commit, confirmed, earlier, version);
         if (result.kind === 'rejected') rejected.push(result.rejection);
         changed = true;

@@ -134,7 +134,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
     const guarded = async (): Promise<ReadOutcome> => {
       try {
         await this.sync(store, stream);
-        this.copyNow();
+        this.flushCopies();
         return answer();
       } catch (e) {
         return { ok: false, error: toWireError(e) };
@@ -230,7 +230,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
   /** The stream's events after the expected version the writer saw, for a conflict answer. */
   private unseen(stream: string, expected: ExpectedVersion): EventEnvelope[] {
     const after = typeof expected === 'number' ? expected : 0;
-    this.copyNow();
+    this.flushCopies();
     return this.table.read(stream, after + 1, 'forward', MAX_CONFLICT_EVENTS);
   }
 
@@ -351,7 +351,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
         // registration for live delivery happen with nothing in between.
         await this.exclusive(async () => {
           await this.sync(socket.store, socket.stream);
-          this.copyNow();
+          this.flushCopies();
           const fresh = StreamSocketState.parse(ws.deserializeAttachment());
           const sub: StreamSocketState['subs'][number] = { id, cursor: after };
           if (filter?.types) sub.types = filter.types;
@@ -417,11 +417,17 @@ export class StreamDO extends DurableObject<ServerEnv> {
   /** Copies the stream's tail from the global log when this table may be behind it. */
   private async sync(store: string, stream: string): Promise<void> {
     if (this.synced) return;
-    // Copies still in memory are committed: write them first, so the table has no gap.
+    // Copies still in memory are committed: write them first, so the table has no gap. If that
+    // write fails they are dropped, and the loop copies them from the log, from the table's end.
     this.copyNow();
+    this.uncopied = [];
+    this.uncopiedEvents = 0;
     for (;;) {
-      const tail = await this.sequencer(store).streamTail(stream, this.version(), SYNC_PAGE);
+      const tail = await this.sequencer(store).streamTail(stream, this.table.version(), SYNC_PAGE);
       this.table.insert(tail);
+      // Commits this object learned only from the log (an answer it never got) reach the
+      // stream's live subscribers too; each subscription's cursor skips what it has seen.
+      this.broadcast(stream, tail);
       if (tail.reduce((n, c) => n + c.count, 0) < SYNC_PAGE) break;
     }
     this.synced = true;
@@ -433,6 +439,9 @@ export class StreamDO extends DurableObject<ServerEnv> {
    * object dies first, the start-up sync copies the commits again from the log.
    */
   private copyLater(chunks: LoggedChunk[]): void {
+    // After a failed copy the next sync copies from the table's end: queueing later commits
+    // now would write them first and leave a gap.
+    if (!this.synced) return;
     this.uncopied.push(...chunks);
     for (const c of chunks) this.uncopiedEvents += c.count;
     const delay = this.uncopiedEvents >= COPY_EVENTS ? 0 : COPY_DELAY_MS;
@@ -457,6 +466,12 @@ export class StreamDO extends DurableObject<ServerEnv> {
       // The log has them: copy them from there before the next answer.
       this.synced = false;
     }
+  }
+
+  /** Writes the waiting copies before the table answers a read; a failed write fails the read. */
+  private flushCopies(): void {
+    this.copyNow();
+    if (!this.synced) throw error('Internal', 'the stream copy could not be written; retry');
   }
 
   /** The stream's version: the number of its committed events. */

@@ -89,6 +89,12 @@ describe('hostile input on every route (fast-check)', () => {
             await res.body?.cancel();
             return;
           }
+          if (res.status === 504 && path.includes('/projections/')) {
+            // A junk `minPosition` past the store's head waits out its timeout: the documented
+            // read-your-writes answer (504 Timeout), not a server failure.
+            expect(((await res.json()) as { error: { code: string } }).error.code).toBe('Timeout');
+            return;
+          }
           await expectNoServerError(res, `${method} ${path}`);
         },
       ),
