@@ -65,6 +65,9 @@ export interface AppOptions {
 /** The v1 HTTP API. Every error, thrown anywhere, becomes `{ error }` in `onError`. */
 export function createApp(limits: Limits = defaultLimits, options: AppOptions = {}) {
   const app = new Hono<AppEnv>();
+  // CORS first: preflights are answered before admission counts them, and a 429 carries the
+  // grant, so a page on another origin can read its Retry-After.
+  app.use('*', corsMiddleware);
   app.use('/v1/stores/:store/*', admission(options.admission, limits.maxRequestBytes));
 
   app.onError((err, c) => {
@@ -76,8 +79,6 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
   app.notFound((c) =>
     c.json({ error: { code: 'NotFound', message: `no route for ${c.req.method} ${c.req.path}` } }, 404),
   );
-
-  app.use('*', corsMiddleware);
 
   app.get('/health', (c) => c.json({ ok: true, protocol: 'v1' }));
   app.get('/v1/openapi.json', (c) => c.json(openApiDocument(limits)));

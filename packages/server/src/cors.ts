@@ -25,6 +25,7 @@ const corsHeaders = cors({
     originAllowed(origin, c.env?.EDGELOG_CORS_ORIGINS) ? origin : null,
   allowMethods: ['GET', 'POST', 'OPTIONS'],
   allowHeaders: ['Authorization', 'Content-Type'],
+  exposeHeaders: ['Retry-After'],
   maxAge: 86_400,
 });
 

@@ -88,3 +88,44 @@ describe('admission: abuse is slowed cleanly, other stores are served, nothing a
     expect(new Set(log.events.map((e) => e.position))).toEqual(acked);
   });
 });
+
+describe('admission and CORS', () => {
+  it('answers preflights without counting them, and a 429 carries the CORS grant and exposes Retry-After', async () => {
+    const store = freshStore('corsrate');
+    const t = await token({ store });
+    const origin = 'http://localhost:5173';
+    // More preflights than the burst: none is refused.
+    for (let i = 0; i < 20; i++) {
+      const pre = await app.fetch(
+        new Request(`${BASE}/v1/stores/${store}/events`, {
+          method: 'OPTIONS',
+          headers: {
+            origin,
+            'access-control-request-method': 'GET',
+            'access-control-request-headers': 'authorization',
+          },
+        }),
+        env,
+      );
+      expect(pre.status).toBe(204);
+    }
+    const answers: Response[] = [];
+    for (let i = 0; i < 14; i++)
+      answers.push(
+        await app.fetch(
+          new Request(`${BASE}/v1/stores/${store}/events?limit=1`, {
+            headers: { origin, authorization: `Bearer ${t}` },
+          }),
+          env,
+        ),
+      );
+    expect(answers.filter((r) => r.status === 200)).toHaveLength(12);
+    const refused = answers.filter((r) => r.status === 429);
+    expect(refused).toHaveLength(2);
+    for (const r of refused) {
+      expect(r.headers.get('access-control-allow-origin')).toBe(origin);
+      expect(r.headers.get('access-control-expose-headers')).toContain('Retry-After');
+    }
+    await Promise.all(answers.map((r) => r.body?.cancel()));
+  });
+});
