@@ -1,7 +1,7 @@
 import { type EventEnvelope, type EventFilter, matchesFilter } from '@edgelog/core';
 import { z } from 'zod';
 import type { CommitRequest, IdLocation } from './log-row.ts';
-import { type LoggedChunk, sliceChunk, unpackChunk } from './packed.ts';
+import { ChunkRow, chunkOfRow, type LoggedChunk, sliceChunk, unpackChunk } from './packed.ts';
 
 /** What a global read may see: the query's filter and the token's stream prefixes. */
 export interface GlobalReadScope {
@@ -25,25 +25,9 @@ function streamInScope(scope: GlobalReadScope, stream: string): boolean {
   return prefix === undefined || stream.startsWith(prefix);
 }
 
-const SegmentRow = z.object({
-  first_position: z.number().int().min(1),
-  count: z.number().int().min(1),
-  stream: z.string(),
-  first_version: z.number().int().min(1),
-  recorded_at: z.string(),
-  events: z.string(),
-});
-type SegmentRow = z.infer<typeof SegmentRow>;
+const SegmentRow = ChunkRow.extend({ stream: z.string() });
 
 const SEGMENT_COLUMNS = 'first_position, count, stream, first_version, recorded_at, events';
-
-const chunkOf = (row: SegmentRow): LoggedChunk => ({
-  firstVersion: row.first_version,
-  firstPosition: row.first_position,
-  recordedAt: row.recorded_at,
-  count: row.count,
-  events: row.events,
-});
 
 /**
  * The store's global log in the SequencerDO's SQLite. A commit is stored as the packed chunks
@@ -79,7 +63,7 @@ export class GlobalLog {
   private rebuildIdIndex(): void {
     for (const raw of this.sql.exec(`SELECT ${SEGMENT_COLUMNS} FROM segments ORDER BY first_position`)) {
       const row = SegmentRow.parse(raw);
-      const ids = unpackChunk(row.stream, chunkOf(row)).map((e) => e.id);
+      const ids = unpackChunk(row.stream, chunkOfRow(row)).map((e) => e.id);
       this.insertIds(ids, row.first_position);
     }
   }
@@ -180,7 +164,7 @@ export class GlobalLog {
     for (const raw of rows) {
       const row = SegmentRow.parse(raw);
       if (!streamInScope(scope, row.stream)) continue;
-      for (const e of unpackChunk(row.stream, chunkOf(row))) {
+      for (const e of unpackChunk(row.stream, chunkOfRow(row))) {
         if ((e.position ?? 0) <= after || !inScope(scope, e)) continue;
         events.push(e);
         if (events.length >= limit) return events;
@@ -202,7 +186,7 @@ export class GlobalLog {
       afterVersion,
     );
     for (const raw of rows) {
-      const chunk = sliceChunk(chunkOf(SegmentRow.parse(raw)), afterVersion + 1);
+      const chunk = sliceChunk(chunkOfRow(SegmentRow.parse(raw)), afterVersion + 1);
       out.push(chunk);
       events += chunk.count;
       if (events >= limit) break;

@@ -134,3 +134,22 @@ export function sliceChunk(chunk: LoggedChunk, from: number): LoggedChunk {
     events: JSON.stringify(tuples),
   };
 }
+
+/** The columns a stored chunk has in both the global log's segments and a stream's batches. */
+export const ChunkRow = z.object({
+  first_version: z.number().int().min(1),
+  count: z.number().int().min(1),
+  first_position: z.number().int().min(1),
+  recorded_at: z.string(),
+  events: z.string(),
+});
+export type ChunkRow = z.infer<typeof ChunkRow>;
+
+/** A stored chunk row as the chunk it holds. */
+export const chunkOfRow = (row: ChunkRow): LoggedChunk => ({
+  firstVersion: row.first_version,
+  firstPosition: row.first_position,
+  recordedAt: row.recorded_at,
+  count: row.count,
+  events: row.events,
+});

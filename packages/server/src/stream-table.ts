@@ -1,27 +1,9 @@
 import type { EventEnvelope } from '@edgelog/core';
-import { z } from 'zod';
-import { type LoggedChunk, unpackChunk } from './packed.ts';
-
-const BatchRow = z.object({
-  first_version: z.number().int().min(1),
-  count: z.number().int().min(1),
-  first_position: z.number().int().min(1),
-  recorded_at: z.string(),
-  events: z.string(),
-});
+import { ChunkRow, chunkOfRow, type LoggedChunk, unpackChunk } from './packed.ts';
 
 const BATCH_COLUMNS = 'first_version, count, first_position, recorded_at, events';
 
-function chunkOf(raw: unknown): LoggedChunk {
-  const row = BatchRow.parse(raw);
-  return {
-    firstVersion: row.first_version,
-    count: row.count,
-    firstPosition: row.first_position,
-    recordedAt: row.recorded_at,
-    events: row.events,
-  };
-}
+const chunkOf = (raw: unknown): LoggedChunk => chunkOfRow(ChunkRow.parse(raw));
 
 /**
  * A StreamDO's copy of its stream's slice of the global log: one row per committed chunk (the
