@@ -19,6 +19,8 @@ export function staleAfter(records: readonly LogRecord[], refused: CommitInfo): 
     for (const c of rec.commits ?? []) {
       const dependent = c.expectedVersion !== undefined && c.expectedVersion !== 'any';
       if (c.stream === refused.stream && c.seq > refused.seq && !c.acked && dependent) {
+        if (c.expectedVersion !== undefined && c.expectedVersion !== STALE_VERSION)
+          c.staleFrom = c.expectedVersion;
         c.expectedVersion = STALE_VERSION;
         touched = true;
       }

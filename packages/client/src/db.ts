@@ -27,6 +27,8 @@ export interface CommitInfo {
   commitId: string;
   stream: string;
   expectedVersion?: ExpectedVersion;
+  /** The expected version it was appended with, once marked stale (commit-chain.ts). */
+  staleFrom?: ExpectedVersion;
   /** Its events' ids, in order; they live in the same record. */
   ids: string[];
   command?: RememberedCommand;

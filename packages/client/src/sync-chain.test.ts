@@ -88,4 +88,30 @@ describe('a commit decided on top of a pending commit that was refused', () => {
       ]);
     });
   }
+
+  it('reports a raw append counted on a refused one with the version it named, not a stand-in', async () => {
+    const server = new FakeServer();
+    const a = await client(server);
+    const b = await client(server);
+    a.core.setOnline(true);
+    await a.core.append('acct', [{ type: 'Deposited', data: { amount: 10 } }], {
+      expectedVersion: 'no_stream',
+    });
+    await a.core.syncNow();
+    a.core.setOnline(false);
+    await a.core.append('acct', [{ type: 'Deposited', data: { amount: 1 } }], { expectedVersion: 1 });
+    await a.core.append('acct', [{ type: 'Deposited', data: { amount: 2 } }], { expectedVersion: 2 });
+    b.core.setOnline(true);
+    await b.core.syncNow();
+    await b.core.append('acct', [{ type: 'Withdrawn', data: { amount: 3 } }], { expectedVersion: 1 });
+    await b.core.syncNow();
+    a.core.setOnline(true);
+    for (let i = 0; i < 20 && (await a.core.syncNow()).pending > 0; i++);
+    expect(await balanceOnServer(server)).toEqual([10, 7]);
+    expect(a.rejected.map((r) => r.error.code)).toEqual(['WrongExpectedVersion', 'WrongExpectedVersion']);
+    const second = a.rejected[1]!.error;
+    expect(second.details).toMatchObject({ stream: 'acct', expected: 2 });
+    expect(second.message).not.toContain(String(Number.MAX_SAFE_INTEGER));
+    expect(second.message).toContain('refused');
+  });
 });

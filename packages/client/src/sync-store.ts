@@ -390,10 +390,12 @@ export class SyncStore {
     actual: number,
   ): Promise<Redecided> {
     if (!commit.command) {
-      const expected = commit.expectedVersion ?? 'any';
+      const stale = commit.expectedVersion === STALE_VERSION;
+      const expected = (stale ? commit.staleFrom : commit.expectedVersion) ?? 'any';
+      const why = stale ? ', counting an earlier pending append to this stream that was refused' : '';
       const error: WireError = {
         code: 'WrongExpectedVersion',
-        message: `stream '${commit.stream}': expected version ${String(expected)}, actual ${actual}`,
+        message: `stream '${commit.stream}': expected version ${String(expected)}${why}, actual ${actual}`,
         details: { stream: commit.stream, expected, actual },
       };
       return { kind: 'rejected', rejection: await this.#reject(tx, rec, commit, error) };

@@ -47,12 +47,32 @@ async function errorOf(res: Response): Promise<ClientError> {
     body = undefined;
   }
   const parsed = ErrorResponse.safeParse(body);
+  // A 429 from anything in front of the server (a proxy, a CDN's rate limit) may carry only the
+  // standard header; edgelog's own body says the same in milliseconds, which wins.
+  const waitMs = res.status === 429 ? retryAfterHeaderMs(res.headers.get('retry-after')) : undefined;
   if (parsed.success) {
     const { code, message, details } = parsed.data.error;
-    return new ClientError(code as ClientError['code'], message, details);
+    const withWait =
+      waitMs !== undefined && details?.retryAfterMs === undefined
+        ? { ...details, retryAfterMs: waitMs }
+        : details;
+    return new ClientError(code as ClientError['code'], message, withWait);
   }
   const code = res.status === 401 ? 'Unauthorized' : res.status === 429 ? 'RateLimited' : 'Internal';
-  return new ClientError(code, `HTTP ${res.status}`);
+  return new ClientError(
+    code,
+    `HTTP ${res.status}`,
+    waitMs === undefined ? undefined : { retryAfterMs: waitMs },
+  );
+}
+
+/** `Retry-After` (delay-seconds or an HTTP date) in milliseconds; undefined when absent or unreadable. */
+export function retryAfterHeaderMs(value: string | null, now = Date.now()): number | undefined {
+  if (value === null) return undefined;
+  const text = value.trim();
+  if (/^\d+$/.test(text)) return Number(text) * 1000;
+  const at = Date.parse(text);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
 /** HTTP push/pull and the WebSocket of protocol v1. */

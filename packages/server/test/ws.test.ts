@@ -150,6 +150,31 @@ describe('WebSocket subscriptions of the global log (I6)', () => {
     await socket.until(() => closed, 'close');
   });
 
+  it('closes a live socket, global or stream, whose re-auth fails, and sends it nothing more', async () => {
+    const { store, t, append } = await setup();
+    await append('re-1', 1);
+    for (const stream of [undefined, 're-1']) {
+      const socket = await open(store, t, stream);
+      let closed = 0;
+      socket.ws.addEventListener('close', (e) => {
+        closed = e.code;
+      });
+      socket.send({ type: 'subscribe', id: 's' });
+      await socket.until((m) => m.some((x) => x.type === 'caught-up'), 'caught-up');
+      socket.send({ type: 'auth', token: await token({ store: 'someone-else' }) });
+      await socket.until((m) => m.some((x) => x.type === 'error'), 'error');
+      expect(socket.messages.find((m) => m.type === 'error'), String(stream)).toMatchObject({
+        error: { code: 'Forbidden' },
+      });
+      await socket.until(() => closed !== 0, 'close');
+      expect(closed, String(stream)).toBe(1008);
+      const seen = socket.messages.length;
+      await append('re-1', 1);
+      await new Promise((r) => setTimeout(r, 100));
+      expect(socket.messages.length, String(stream)).toBe(seen);
+    }
+  });
+
   it('answers pings, reports malformed messages, and sends heartbeats on the alarm', async () => {
     const { store, t } = await setup();
     const socket = await open(store, t);
