@@ -163,7 +163,10 @@ describe('WebSocket subscriptions of the global log (I6)', () => {
       await socket.until((m) => m.some((x) => x.type === 'caught-up'), 'caught-up');
       socket.send({ type: 'auth', token: await token({ store: 'someone-else' }) });
       await socket.until((m) => m.some((x) => x.type === 'error'), 'error');
-      expect(socket.messages.find((m) => m.type === 'error'), String(stream)).toMatchObject({
+      expect(
+        socket.messages.find((m) => m.type === 'error'),
+        String(stream),
+      ).toMatchObject({
         error: { code: 'Forbidden' },
       });
       await socket.until(() => closed !== 0, 'close');
