@@ -166,7 +166,9 @@ const ready = existsSync(join(root, 'wrangler.toml'));
 
 describe.skipIf(!ready)('client and edge projections agree (wrangler dev)', () => {
   beforeAll(async () => {
-    server = await startEdgeServer(PORT, SECRET);
+    // The server writer stores history as it was before the current schemas (the poison events
+    // are version-1 data that version 1 refuses), so the edge does not check writes here.
+    server = await startEdgeServer(PORT, SECRET, { vars: { EDGELOG_WRITE_VALIDATION: 'off' } });
   }, 120_000);
   afterAll(async () => {
     for (const c of open.splice(0)) await c.close();

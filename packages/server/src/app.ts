@@ -33,6 +33,7 @@ import {
   verifyToken,
 } from './auth.ts';
 import { parseWith, readJson } from './body.ts';
+import { edgeConfig } from './config.ts';
 import { corsMiddleware } from './cors.ts';
 import type { ServerEnv } from './env.ts';
 import { AUTHOR_KEY } from './log-row.ts';
@@ -43,6 +44,7 @@ import { afterFailedCommit, didNotLand } from './push-chain.ts';
 import { upcastAllForRead, upcastPage } from './read-upcast.ts';
 import type { GlobalReadScope, SequencerApi } from './sequencer-do.ts';
 import type { AppendInput, AppendOutcome, StreamApi } from './stream-do.ts';
+import { checkSchemas } from './write-schema.ts';
 
 type AppEnv = { Bindings: ServerEnv };
 type Ctx = Context<AppEnv>;
@@ -91,7 +93,8 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
     const body = await readJson(c.req.raw, limits);
     const sentBytes = Number(c.req.header('content-length') ?? Number.POSITIVE_INFINITY);
     // Sizes first, then shape: core's validateAppend is the one rule book for every store.
-    const events = validateAppend(stream, eventsOf(body), limits);
+    const raw = eventsOf(body);
+    const events = checkSchemas(registryOf(c), validateAppend(stream, raw, limits), raw);
     const request = parseWith(AppendHeader, body);
     const input: AppendInput = {
       store,
@@ -244,7 +247,12 @@ async function pushOne(
 ): Promise<CommitResult> {
   const commitId = isRecord(raw) && typeof raw.commitId === 'string' ? raw.commitId : '';
   try {
-    const events = validateAppend(isRecord(raw) ? String(raw.stream) : '', eventsOf(raw), limits);
+    const rawEvents = eventsOf(raw);
+    const events = checkSchemas(
+      registryOf(c),
+      validateAppend(isRecord(raw) ? String(raw.stream) : '', rawEvents, limits),
+      rawEvents,
+    );
     const commit = parseWith(CommitHeader, raw, `commits.${index}`);
     checkStream(claims, commit.stream);
     const input: AppendInput = {
@@ -302,6 +310,9 @@ async function authorize(c: Ctx): Promise<{ store: string; claims: Claims }> {
 }
 
 const authorOf = (claims: Claims) => claims.sub ?? claims.role;
+
+/** The registry appended data is checked against, unless `EDGELOG_WRITE_VALIDATION=off`. */
+const registryOf = (c: Ctx) => (c.env.EDGELOG_WRITE_VALIDATION === 'off' ? undefined : edgeConfig().registry);
 
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);

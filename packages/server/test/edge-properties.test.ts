@@ -8,7 +8,7 @@ import { type AnyProjection, projectionDefinition } from '../src/config.ts';
 import type { ProjectionApi, ProjectionDO, ProjectionRef } from '../src/projection-do.ts';
 import type { GlobalPage } from '../src/sequencer-do.ts';
 import type { StreamDO } from '../src/stream-do.ts';
-import { call, freshStore, token } from './helpers.ts';
+import { call, callUnchecked, freshStore, token } from './helpers.ts';
 
 // I7 at the edge, in workerd, for random histories (poison events and old schema versions
 // included): a ProjectionDO given pages it has already folded changes nothing; a rebuild
@@ -44,7 +44,8 @@ const batchArb = fc.record({
 });
 
 async function append(store: string, t: string, stream: string, events: unknown[]) {
-  const res = await call(`/v1/stores/${store}/streams/${stream}/events`, {
+  // Unchecked: the history holds events version 1 of `Priced` refuses (stored before that schema).
+  const res = await callUnchecked(`/v1/stores/${store}/streams/${stream}/events`, {
     method: 'POST',
     token: t,
     json: { events: events.map((e) => ({ id: crypto.randomUUID(), ...(e as Json) })) },

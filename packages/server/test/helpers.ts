@@ -1,5 +1,7 @@
-import { exports } from 'cloudflare:workers';
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test';
+import { env, exports } from 'cloudflare:workers';
 import { type Claims, signToken } from '../src/auth.ts';
+import worker from './worker.ts';
 
 export const SECRET = 'test-secret';
 export const BASE = 'http://edgelog.test';
@@ -25,6 +27,28 @@ export function call(
     body = JSON.stringify(init.json);
   }
   return exports.default.fetch(new Request(`${BASE}${path}`, { ...init, headers, body: body ?? null }));
+}
+
+/**
+ * `call` on the same Worker with `EDGELOG_WRITE_VALIDATION=off`: writes events that the
+ * registry's current schemas refuse, as history stored before them would be.
+ */
+export async function callUnchecked(
+  path: string,
+  init: RequestInit & { token?: string; json?: unknown } = {},
+): Promise<Response> {
+  const headers = new Headers(init.headers);
+  if (init.token) headers.set('authorization', `Bearer ${init.token}`);
+  headers.set('content-type', 'application/json');
+  const request = new Request(`${BASE}${path}`, { ...init, headers, body: JSON.stringify(init.json) });
+  const ctx = createExecutionContext();
+  const res = await worker.fetch(
+    request as Parameters<typeof worker.fetch>[0],
+    { ...env, EDGELOG_WRITE_VALIDATION: 'off' },
+    ctx,
+  );
+  await waitOnExecutionContext(ctx);
+  return res;
 }
 
 export const newEvent = (type = 'Tested', data: unknown = { n: 1 }) => ({

@@ -115,6 +115,74 @@ describe('bad input is refused with a clear error and writes nothing', () => {
   });
 });
 
+describe('event data is checked against the configured registry (test/worker.ts: Priced v1..v3)', () => {
+  const priced = (data: unknown, schemaVersion?: number) => ({
+    id: crypto.randomUUID(),
+    type: 'Priced',
+    ...(schemaVersion === undefined ? {} : { schemaVersion }),
+    data,
+  });
+  const v3 = { sku: 'tea', price: { amount: 250, currency: 'EUR' }, taxRate: 0.2 };
+
+  it('refuses data its schema version refuses, naming the field, and writes nothing', async () => {
+    const { post, head } = await setup();
+    const bad = await post(
+      JSON.stringify({
+        events: [newEvent(), priced({ sku: 'tea', price: { amount: 1, currency: 'EURO' } }, 2)],
+      }),
+    );
+    expect(bad.status).toBe(400);
+    const body = (await bad.json()) as ErrorBody;
+    expect(body.error.code).toBe('Validation');
+    expect(body.error.details?.issues?.map((i) => i.path)).toEqual(['events.1.data.price.currency']);
+    const noVersion = await post(JSON.stringify({ events: [priced(v3, 9)] }));
+    expect(noVersion.status).toBe(400);
+    expect(((await noVersion.json()) as ErrorBody).error.details?.issues?.[0]?.path).toBe(
+      'events.0.schemaVersion',
+    );
+    expect(await head()).toBe(0);
+  });
+
+  it('an event that names no schema version is written at the current one, not version 1', async () => {
+    const { store, t, post } = await setup();
+    const old = await post(JSON.stringify({ events: [priced({ sku: 'tea', cents: 250 })] }));
+    expect(old.status).toBe(400);
+    expect((await post(JSON.stringify({ events: [priced(v3)] }))).status).toBe(200);
+    expect((await post(JSON.stringify({ events: [priced({ sku: 'tea', cents: 99 }, 1)] }))).status).toBe(200);
+    const read = (await (await call(`/v1/stores/${store}/streams/acc-1/events`, { token: t })).json()) as {
+      events: Array<{ schemaVersion: number; data: unknown }>;
+    };
+    expect(read.events.map((e) => [e.schemaVersion, e.data])).toEqual([
+      [3, v3],
+      [3, { sku: 'tea', price: { amount: 99, currency: 'EUR' }, taxRate: 0 }],
+    ]);
+  });
+
+  it('in a push, only the commit with bad data is rejected; types the registry lacks pass', async () => {
+    const { store, t, head } = await setup();
+    const res = await call(`/v1/stores/${store}/sync/push`, {
+      method: 'POST',
+      token: t,
+      json: {
+        commits: [
+          { commitId: crypto.randomUUID(), stream: 'p-1', events: [priced({ sku: 'tea', cents: 'x' }, 1)] },
+          { commitId: crypto.randomUUID(), stream: 'p-2', events: [priced(v3), newEvent('NotInRegistry')] },
+        ],
+      },
+    });
+    expect(res.status).toBe(200);
+    const { results } = (await res.json()) as {
+      results: Array<{
+        status: string;
+        error?: { code: string; details?: { issues?: Array<{ path: string }> } };
+      }>;
+    };
+    expect(results.map((r) => r.status)).toEqual(['rejected', 'committed']);
+    expect(results[0]?.error?.details?.issues?.[0]?.path).toBe('events.0.data.cents');
+    expect(await head()).toBe(2);
+  });
+});
+
 describe('service routes', () => {
   it('GET /health', async () => {
     const res = await call('/health');
