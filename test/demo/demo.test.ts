@@ -237,6 +237,17 @@ describe('the demo app in Chromium against the demo Worker (wrangler dev)', () =
     await settled(page, 'the first user after the live changes');
     await shot(other, 'board.png');
 
+    // The log inspector: the product's stream, confirmed, and the projections caught up.
+    await page.click('#inspector-tabs button[data-tab="stream"]');
+    await page.selectOption('#inspector-body select', `product-${sku}`);
+    await page
+      .locator('#inspector-body table.log tr', { hasText: 'StockReceived' })
+      .nth(1)
+      .waitFor({ timeout: WAIT });
+    expect(await page.locator('#inspector-body .tag.pending').count()).toBe(0);
+    await page.click('#inspector-tabs button[data-tab="projections"]');
+    await page.locator('#inspector-body td', { hasText: /^stock v\d+$/ }).waitFor({ timeout: WAIT });
+
     const all = await expectOnce();
     const mine = all.filter((e) => e.stream === `product-${sku}` || e.stream === `order-${orderId}`);
     expect(mine.map((e) => e.type)).toEqual(

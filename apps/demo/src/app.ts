@@ -1,10 +1,11 @@
-import type { ClientStatus, LocalEnvelope, RejectionNotice } from '@edgelog/client';
+import type { ClientStatus, RejectionNotice } from '@edgelog/client';
 import { createClient } from '@edgelog/client';
 // Type-only imports of the domain: its schemas and deciders run in the worker, so the page
 // bundle stays free of zod.
 import type { definitions, OrderRow, order, product, StockRow } from './domain/index.ts';
 import { orderStream, productStream } from './domain/streams.ts';
 import { byId, h, money } from './ui/dom.ts';
+import { createInspector, type InspectorTab } from './ui/inspector.ts';
 
 const STORE = 'demo';
 
@@ -51,8 +52,6 @@ const notes: Array<{ id: number; text: string }> = [];
 const dismissed = new Set<string>(
   JSON.parse(localStorage.getItem('edgelog-demo-dismissed') ?? '[]') as string[],
 );
-let inspectorTab: 'global' | 'stream' | 'projections' = 'global';
-let inspectedStream = '';
 
 const errorText = (e: unknown) =>
   e instanceof Error ? e.message : String((e as { message?: string }).message ?? e);
@@ -378,133 +377,15 @@ function renderOrders() {
   );
 }
 
-const logTable = (events: LocalEnvelope[]) =>
-  events.length === 0
-    ? h('p', { className: 'empty' }, 'nothing yet')
-    : h(
-        'table',
-        { className: 'log' },
-        h(
-          'tr',
-          null,
-          h('th', { className: 'num' }, 'local'),
-          h('th', { className: 'num' }, 'position'),
-          h('th', null, 'stream'),
-          h('th', { className: 'num' }, 'v'),
-          h('th', null, 'type'),
-          h('th', null, 'data'),
-        ),
-        ...events.map((e) =>
-          h(
-            'tr',
-            null,
-            h('td', { className: 'num' }, e.position),
-            h(
-              'td',
-              { className: 'num' },
-              e.pending ? h('span', { className: 'tag pending' }, 'pending') : (e.serverPosition ?? ''),
-            ),
-            h(
-              'td',
-              null,
-              h(
-                'a',
-                {
-                  href: '#',
-                  onclick: (ev: Event) => {
-                    ev.preventDefault();
-                    inspectedStream = e.stream;
-                    inspectorTab = 'stream';
-                    void renderInspector();
-                  },
-                },
-                e.stream,
-              ),
-            ),
-            h('td', { className: 'num' }, e.version),
-            h('td', null, e.type),
-            h('td', { className: 'muted' }, JSON.stringify(e.data)),
-          ),
-        ),
-      );
-
-async function renderInspector() {
-  for (const b of byId('inspector-tabs').querySelectorAll('button'))
-    b.classList.toggle('active', b.dataset.tab === inspectorTab);
-  const body = byId('inspector-body');
-  try {
-    if (inspectorTab === 'global') {
-      const head = (await client.readAll({ after: 0, limit: 1 })).head;
-      const page = await client.readAll({ after: Math.max(0, head - 50), limit: 50 });
-      body.replaceChildren(
-        h(
-          'p',
-          { className: 'muted' },
-          `The last ${page.events.length} of ${head} events in this browser's log, with their server positions.`,
-        ),
-        logTable([...page.events].reverse()),
-      );
-    } else if (inspectorTab === 'stream') {
-      const streams = [
-        ...stockRows.map((s) => productStream(s.sku)),
-        ...orderRows.map((o) => orderStream(o.orderId)),
-      ];
-      if (!inspectedStream) inspectedStream = streams[0] ?? '';
-      const pick = h(
-        'select',
-        {
-          onchange: (ev: Event) => {
-            inspectedStream = (ev.target as HTMLSelectElement).value;
-            void renderInspector();
-          },
-        },
-        ...streams.map((s) => h('option', { value: s, selected: s === inspectedStream }, s)),
-      );
-      const events = inspectedStream
-        ? await client.readStream(inspectedStream).then(
-            (r) => r.events,
-            () => [],
-          )
-        : [];
-      body.replaceChildren(pick, logTable(events));
-    } else {
-      const rows = await client.projectionStatus();
-      body.replaceChildren(
-        h(
-          'table',
-          null,
-          h(
-            'tr',
-            null,
-            h('th', null, 'projection'),
-            h('th', { className: 'num' }, 'checkpoint'),
-            h('th', { className: 'num' }, 'log head'),
-            h('th', { className: 'num' }, 'lag'),
-            h('th', { className: 'num' }, 'parked'),
-          ),
-          ...rows.map((p) =>
-            h(
-              'tr',
-              null,
-              h('td', null, `${p.name} v${p.version}`),
-              h('td', { className: 'num' }, p.checkpoint),
-              h('td', { className: 'num' }, p.head),
-              h('td', { className: 'num' }, p.head - p.checkpoint),
-              h('td', { className: 'num' }, p.parked),
-            ),
-          ),
-        ),
-        h(
-          'p',
-          { className: 'muted' },
-          `This browser's projections run in the worker, in the same IndexedDB transaction as the events they fold. Server: last confirmed position ${status.lastConfirmedPosition} of ${status.head}.`,
-        ),
-      );
-    }
-  } catch (e) {
-    body.replaceChildren(h('p', { className: 'empty' }, errorText(e)));
-  }
-}
+const inspector = createInspector({
+  client,
+  streams: () => [
+    ...stockRows.map((s) => productStream(s.sku)),
+    ...orderRows.map((o) => orderStream(o.orderId)),
+  ],
+  serverPosition: () => `last confirmed position ${status.lastConfirmedPosition} of ${status.head}`,
+  errorText,
+});
 
 // ---- refresh loop --------------------------------------------------------------------------
 let refreshQueued = false;
@@ -521,7 +402,7 @@ async function refresh() {
   renderProducts();
   renderOrders();
   renderAlerts();
-  await renderInspector();
+  await inspector.render();
   document.body.dataset.ready = 'true';
 }
 function scheduleRefresh() {
@@ -551,11 +432,8 @@ byId<HTMLFormElement>('order-form').addEventListener('submit', (ev) => {
   (ev.target as HTMLFormElement).reset();
 });
 byId('inspector-tabs').addEventListener('click', (ev) => {
-  const tab = (ev.target as HTMLElement).dataset.tab as typeof inspectorTab | undefined;
-  if (tab) {
-    inspectorTab = tab;
-    void renderInspector();
-  }
+  const tab = (ev.target as HTMLElement).dataset.tab as InspectorTab | undefined;
+  if (tab) void inspector.show(tab);
 });
 
 if ('serviceWorker' in navigator) {
