@@ -25,7 +25,8 @@ export interface SyncEngineOptions {
   /**
    * Most events a catch-up applies in one transaction: the pages that arrived while the last
    * group was written go in together (one record each), so projections write a row they
-   * share once per group. It also bounds the pages fetched ahead. Default 25,000.
+   * share once per group. It also bounds the pages fetched ahead (so about two groups of
+   * events are in memory at once) and how long a local write may wait. Default 50,000.
    */
   pullGroup?: number;
   random?: () => number;
@@ -300,7 +301,7 @@ export class SyncEngine {
 
   async #pullToHead(): Promise<void> {
     const limit = this.options.pullLimit ?? 5000;
-    const group = Math.max(limit, this.options.pullGroup ?? 25_000);
+    const group = Math.max(limit, this.options.pullGroup ?? 50_000);
     let after = (await this.store.meta()).pulled;
     const start = after;
     // The next pages travel while these are written; the pages that have arrived by the time
