@@ -78,7 +78,7 @@ class PullAhead {
         this.#pages.push(page);
         this.#held += page.events.length;
         if (page.events.length < this.limit) this.#ended = true;
-        else this.from = page.events.at(-1)!.position!;
+        else this.from = page.events.at(-1)?.position ?? this.from;
         this.#notify();
         this.#pump();
       },
