@@ -1,8 +1,8 @@
 import 'fake-indexeddb/auto';
 import { defineProjection } from '@edgelog/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { StoredEvent } from './db.ts';
-import { canonicalOrder } from './projections.ts';
+import { openLogDb, type StoredEvent } from './db.ts';
+import { canonicalOrder, ProjectionRunner } from './projections.ts';
 import { WorkerCore } from './worker-core.ts';
 
 type Row = { count: number; sum: number };
@@ -73,6 +73,27 @@ describe('client projections', () => {
       ['totals', 1],
       ['stopping', 0],
     ]);
+  });
+
+  it('folds a batch of more events than a function call takes arguments (a whole log)', async () => {
+    const db = await openLogDb(`projections-${++dbs}`);
+    const events: StoredEvent[] = Array.from({ length: 200_000 }, (_, i) => ({
+      id: `e-${i}`,
+      stream: 's',
+      type: i % 1000 === 0 ? 'Added' : 'Other',
+      schemaVersion: 1,
+      data: { key: 'a', n: 1 },
+      metadata: {},
+      version: i + 1,
+      lp: i + 1,
+      recordedAt: '2026-01-01T00:00:00.000Z',
+    }));
+    const tx = db.transaction(['rows', 'checkpoints'], 'readwrite');
+    await new ProjectionRunner([totals]).apply(tx, events);
+    await tx.done;
+    expect(await db.get('rows', ['totals@1', 'a'])).toMatchObject({ state: { count: 200, sum: 200 } });
+    expect((await db.get('checkpoints', 'totals@1'))?.lp).toBe(200_000);
+    db.close();
   });
 
   it('orders the log canonically: confirmed by server position, then pending in local order', () => {

@@ -1,6 +1,7 @@
 import type { EventEnvelope, ProjectionDefinition } from '@edgelog/core';
 import { keysOfBatch, projectBatch } from '@edgelog/core';
 import type { IDBPObjectStore, IDBPTransaction, StoreNames } from 'idb';
+import { unwrap } from 'idb';
 import { type Checkpoint, eventsOf, type LogRecord, type LogSchema, type StoredEvent } from './db.ts';
 import { toEnvelope } from './envelope.ts';
 
@@ -75,7 +76,9 @@ export class ProjectionRunner {
     if (!this.active || events.length === 0) return;
     // Local positions identify events in checkpoints and parked records.
     const envelopes: EventEnvelope[] = events.map(toEnvelope);
-    const lp = Math.max(...events.map((e) => e.lp));
+    // A loop, not Math.max(...): a spread of a whole log's events overflows the stack.
+    let lp = 0;
+    for (const e of events) if (e.lp > lp) lp = e.lp;
     await Promise.all(only.map((d) => this.#applyOne(tx, d, envelopes, lp)));
   }
 
@@ -119,9 +122,13 @@ export class ProjectionRunner {
     const events = all.filter((e) => (e.position ?? 0) > cp.lp);
     if (events.length === 0) return;
     const out = projectBatch(d, events, state, options);
-    const writes: Promise<unknown>[] = [];
+    // Row writes go to the plain store, without a promise and listeners each (a catch-up
+    // writes thousands): a failed one aborts the transaction, so the checkpoint's put below,
+    // which runs after them, fails with it.
+    const raw = unwrap(rows);
     for (const [k, s] of out.changed) {
-      writes.push(s === null || s === undefined ? rows.delete([p, k]) : rows.put({ p, k, state: s }));
+      if (s === null || s === undefined) raw.delete([p, k]);
+      else raw.put({ p, k, state: s });
     }
     for (const parked of out.parked) {
       cp.parked.push({ eventId: parked.eventId, lp: parked.position, message: parked.error });
@@ -131,8 +138,7 @@ export class ProjectionRunner {
       cp.stopped = { eventId: at.eventId, lp: at.position, message: at.error };
     }
     cp.lp = Math.max(cp.lp, lp);
-    writes.push(checkpoints.put(cp));
-    await Promise.all(writes);
+    await checkpoints.put(cp);
   }
 
   /** An empty record went in at `to` after `tail`: checkpoints that were at the tail move on. */

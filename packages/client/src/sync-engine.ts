@@ -5,7 +5,7 @@ import { retryAfterOf } from './retry-after.ts';
 import { backoffDelay, classifyResults, planPush, toWireCommit } from './sync-plan.ts';
 import type { SyncStore } from './sync-store.ts';
 import type { LiveConnection, Transport } from './transport.ts';
-import type { WireEvent } from './wire.ts';
+import type { PullResponse, WireEvent } from './wire.ts';
 
 /** What the engine reports; the worker merges it into the client's status. */
 export interface EngineStatus {
@@ -22,6 +22,13 @@ export interface SyncEngineOptions {
   limits: Limits;
   /** Events per pull. Default 5,000 (the protocol's largest page: one record per page locally). */
   pullLimit?: number;
+  /**
+   * Most events a catch-up applies in one transaction: the pages that arrived while the last
+   * group was written go in together (one record each), so projections write a row they
+   * share once per group. It also bounds the pages fetched ahead (so about two groups of
+   * events are in memory at once) and how long a local write may wait. Default 50,000.
+   */
+  pullGroup?: number;
   random?: () => number;
   setTimer?: (fn: () => void, ms: number) => unknown;
   clearTimer?: (handle: unknown) => void;
@@ -36,6 +43,98 @@ export interface SyncEngineOptions {
 }
 
 const MAX_ROUNDS = 50;
+
+/**
+ * Pages fetched ahead of the writes, in order, while at most `bound` events wait. A page
+ * fetched from the wrong place is harmless (applyPulled applies only what follows its cursor
+ * contiguously): `restart` drops what waits and fetches from where the writes got to.
+ */
+class PullAhead {
+  readonly #pages: PullResponse[] = [];
+  #held = 0;
+  #ended = false;
+  #error: { e: unknown } | undefined;
+  #inflight = false;
+  #generation = 0;
+  #wake: (() => void) | undefined;
+
+  constructor(
+    private readonly pull: (after: number) => Promise<PullResponse>,
+    private readonly limit: number,
+    private readonly bound: number,
+    private from: number,
+  ) {
+    this.#pump();
+  }
+
+  #pump(): void {
+    if (this.#inflight || this.#ended || this.#error || this.#held >= this.bound) return;
+    this.#inflight = true;
+    const generation = this.#generation;
+    this.pull(this.from).then(
+      (page) => {
+        if (generation !== this.#generation) return;
+        this.#inflight = false;
+        this.#pages.push(page);
+        this.#held += page.events.length;
+        if (page.events.length < this.limit) this.#ended = true;
+        else this.from = page.events.at(-1)?.position ?? this.from;
+        this.#notify();
+        this.#pump();
+      },
+      (e: unknown) => {
+        if (generation !== this.#generation) return;
+        this.#inflight = false;
+        this.#error = { e };
+        this.#notify();
+      },
+    );
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+
+  /** The next pages in order: at least one, then more while they fit in `max` events. */
+  async take(max: number): Promise<PullResponse[]> {
+    while (this.#pages.length === 0) {
+      if (this.#error) throw this.#error.e;
+      if (this.#ended) return [];
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+    const out = [this.#pages.shift()!];
+    let n = out[0]!.events.length;
+    while (this.#pages.length > 0 && n + this.#pages[0]!.events.length <= max) {
+      const page = this.#pages.shift()!;
+      n += page.events.length;
+      out.push(page);
+    }
+    this.#held -= n;
+    this.#pump();
+    return out;
+  }
+
+  restart(from: number): void {
+    this.close();
+    this.#ended = false;
+    this.from = from;
+    this.#pump();
+  }
+
+  /** Drops what waits; a fetch in flight is ignored when it lands. */
+  close(): void {
+    this.#generation++;
+    this.#pages.length = 0;
+    this.#held = 0;
+    this.#inflight = false;
+    this.#ended = true;
+    this.#error = undefined;
+  }
+}
 
 /**
  * The leader's sync loop: push the outbox (idempotent by commit and event ids), apply the
@@ -202,39 +301,48 @@ export class SyncEngine {
 
   async #pullToHead(): Promise<void> {
     const limit = this.options.pullLimit ?? 5000;
+    const group = Math.max(limit, this.options.pullGroup ?? 50_000);
     let after = (await this.store.meta()).pulled;
     const start = after;
-    const fetch = (from: number) => {
-      const p = this.transport.pull(from, limit);
-      p.catch(() => undefined); // a page fetched ahead may be dropped unread
-      return p;
-    };
-    let next = fetch(after);
-    for (;;) {
-      const page = await next;
-      const full = page.events.length >= limit;
-      const last = page.events.at(-1)?.position ?? after;
-      const applying = page.events.length > 0 ? this.#applyPage(page.events, page.head) : after;
-      // The next page travels while this one is written. applyPulled reads the cursor inside
-      // its transaction and applies only what follows it contiguously, so a page fetched
-      // ahead from the wrong place is harmless: it is fetched again from where we got to.
-      if (full) next = fetch(last);
-      const reached = await applying;
-      const total = Math.max(page.head - start, 0);
-      this.#emit({
-        lastConfirmedPosition: reached,
-        head: Math.max(page.head, reached),
-        catchUp: { processed: Math.min(reached - start, total), total },
-      });
-      if (!full || reached === after) return;
-      if (reached !== last) next = fetch(reached);
-      after = reached;
+    // The next pages travel while these are written; the pages that have arrived by the time
+    // a write ends are applied together, in one transaction.
+    const ahead = new PullAhead((from) => this.transport.pull(from, limit), limit, group, after);
+    try {
+      for (;;) {
+        const pages = await ahead.take(group);
+        if (pages.length === 0) return;
+        const full = pages.at(-1)!.events.length >= limit;
+        const head = Math.max(...pages.map((p) => p.head));
+        let last = after;
+        for (const p of pages) last = p.events.at(-1)?.position ?? last;
+        const reached = pages.some((p) => p.events.length > 0) ? await this.#applyPages(pages, head) : after;
+        const total = Math.max(head - start, 0);
+        this.#emit({
+          lastConfirmedPosition: reached,
+          head: Math.max(head, reached),
+          catchUp: { processed: Math.min(reached - start, total), total },
+        });
+        if (!full || reached === after) return;
+        if (reached !== last) ahead.restart(reached);
+        after = reached;
+      }
+    } finally {
+      ahead.close();
     }
   }
 
   /** Applies pulled events; commits they made certain to conflict and that were refused are reported. */
   async #applyPage(events: readonly WireEvent[], head: number): Promise<number> {
     const { reached, rejected } = await this.store.applyPulled(events, head);
+    for (const r of rejected) this.options.onRejected?.(r);
+    return reached;
+  }
+
+  async #applyPages(pages: readonly PullResponse[], head: number): Promise<number> {
+    const { reached, rejected } = await this.store.applyPulledPages(
+      pages.map((p) => p.events),
+      head,
+    );
     for (const r of rejected) this.options.onRejected?.(r);
     return reached;
   }

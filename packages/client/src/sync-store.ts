@@ -51,6 +51,20 @@ type Redecided =
   | { kind: 'replayed'; commitId: string | undefined }
   | { kind: 'rejected'; rejection: Rejection };
 
+/** Runs `fn` in `tx`; a throw aborts the transaction (IndexedDB would commit the requests made so far). */
+async function abortOnThrow<T>(tx: Tx, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    try {
+      tx.abort();
+    } catch {
+      // Already finished or aborted.
+    }
+    throw e;
+  }
+}
+
 const emptyMeta = (): SyncMeta => ({ key: 'sync', pulled: 0, head: 0 });
 
 async function pendingRecords(tx: Tx): Promise<LogRecord[]> {
@@ -207,87 +221,111 @@ export class SyncStore {
    * rebased (see #rebase). Stops at a gap. Returns the last position applied and the commits
    * the rebase rejected.
    */
-  async applyPulled(events: readonly WireEvent[], head: number): Promise<PullApplied> {
+  applyPulled(events: readonly WireEvent[], head: number): Promise<PullApplied> {
+    return this.applyPulledPages([events], head);
+  }
+
+  /**
+   * `applyPulled` for several consecutive pages in one transaction (a catch-up groups the
+   * pages that have arrived): one record per page, but the projections fold the whole group
+   * at once, so a row the pages share is read and written once, with the checkpoint.
+   */
+  async applyPulledPages(pages: readonly (readonly WireEvent[])[], head: number): Promise<PullApplied> {
     const tx = this.#tx();
     const done = tx.done;
     done.catch(() => undefined);
-    const log = tx.objectStore('log');
-    const metaStore = tx.objectStore('meta');
-    const [meta, records, tail] = await Promise.all([
-      metaStore.get('sync'),
-      pendingRecords(tx),
-      tailKey(log),
-    ]);
-    const m = meta ?? emptyMeta();
-    const fresh = contiguousTail(m.pulled, events);
-    const byId = new Map<string, { rec: LogRecord; ev: StoredEvent }>();
-    const pendingStreams = new Set<string>();
-    for (const rec of records) {
-      for (const ev of rec.events) {
-        byId.set(ev.id, { rec, ev });
-        if (ev.position === undefined) pendingStreams.add(ev.stream);
-      }
-    }
-    const dirty = new Set<LogRecord>();
-    const renumberStreams = new Set<string>();
-    const foreign: StoredEvent[] = [];
-    let lp = tail;
-    for (const e of fresh) {
-      const hit = byId.get(e.id);
-      if (hit) {
-        hit.ev.position = e.position!;
-        if (e.recordedAt) hit.ev.recordedAt = e.recordedAt;
-        if (hit.ev.version !== e.version) {
-          hit.ev.version = e.version;
-          renumberStreams.add(e.stream);
+    // A throw (a row that cannot be stored, say) must not leave the log written without the
+    // projections: IndexedDB would commit the requests made so far, so the transaction aborts.
+    const applied = await abortOnThrow(tx, async () => {
+      const log = tx.objectStore('log');
+      const metaStore = tx.objectStore('meta');
+      const [meta, records, tail] = await Promise.all([
+        metaStore.get('sync'),
+        pendingRecords(tx),
+        tailKey(log),
+      ]);
+      const m = meta ?? emptyMeta();
+      const byId = new Map<string, { rec: LogRecord; ev: StoredEvent }>();
+      const pendingStreams = new Set<string>();
+      for (const rec of records) {
+        for (const ev of rec.events) {
+          byId.set(ev.id, { rec, ev });
+          if (ev.position === undefined) pendingStreams.add(ev.stream);
         }
-        dirty.add(hit.rec);
-      } else {
-        foreign.push({
-          id: e.id,
-          stream: e.stream,
-          type: e.type,
-          schemaVersion: e.schemaVersion,
-          data: e.data,
-          metadata: e.metadata,
-          version: e.version,
-          lp: ++lp,
-          position: e.position!,
-          recordedAt: e.recordedAt ?? this.#now(),
-        });
-        if (pendingStreams.has(e.stream)) renumberStreams.add(e.stream);
       }
-      m.pulled = e.position!;
-    }
-    for (const rec of records) {
-      const before = rec.commits?.length;
-      settle(rec, m.pulled);
-      if (rec.commits?.length !== before) dirty.add(rec);
-    }
-    const writes: Promise<unknown>[] = [...dirty].map((r) => log.put(finalize(r)));
-    if (foreign.length > 0) {
-      writes.push(log.add(finalize({ from: tail + 1, to: lp, events: foreign, heads: [] })));
-    }
-    m.head = Math.max(m.head, head, m.pulled);
-    writes.push(metaStore.put(m));
-    await Promise.all(writes);
-    await this.#renumber(tx, renumberStreams, foreign.length > 0);
-    // Pending commits the pulled events have made certain to conflict are decided again (or
-    // rejected) in this same transaction: the view never shows their old events on top of
-    // server events they were not decided over, not even between this pull and the push.
-    // Only streams with pending events can hold a commit to rebase (a cold pull has none),
-    // and only a commit that named a version below the highest one pulled now.
-    const rebase = new Map<string, number>();
-    for (const e of foreign)
-      if (pendingStreams.has(e.stream)) rebase.set(e.stream, Math.max(rebase.get(e.stream) ?? 0, e.version));
-    const { rejected, changed } = await this.#rebase(tx, rebase);
-    if (changed) await this.deps.projections.rebuild(tx);
-    else await this.deps.projections.applyPulled(tx, foreign, records);
-    const newTail = changed ? await tailKey(log) : lp;
+      const dirty = new Set<LogRecord>();
+      const renumberStreams = new Set<string>();
+      const foreign: StoredEvent[] = [];
+      const added: LogRecord[] = [];
+      let lp = tail;
+      for (const page of pages) {
+        const fresh = contiguousTail(m.pulled, page);
+        const first = foreign.length;
+        for (const e of fresh) {
+          const hit = byId.get(e.id);
+          if (hit) {
+            hit.ev.position = e.position!;
+            if (e.recordedAt) hit.ev.recordedAt = e.recordedAt;
+            if (hit.ev.version !== e.version) {
+              hit.ev.version = e.version;
+              renumberStreams.add(e.stream);
+            }
+            dirty.add(hit.rec);
+          } else {
+            foreign.push({
+              id: e.id,
+              stream: e.stream,
+              type: e.type,
+              schemaVersion: e.schemaVersion,
+              data: e.data,
+              metadata: e.metadata,
+              version: e.version,
+              lp: ++lp,
+              position: e.position!,
+              recordedAt: e.recordedAt ?? this.#now(),
+            });
+            if (pendingStreams.has(e.stream)) renumberStreams.add(e.stream);
+          }
+          m.pulled = e.position!;
+        }
+        if (foreign.length > first) {
+          const events = foreign.slice(first);
+          added.push({ from: events[0]!.lp, to: lp, events, heads: [] });
+        }
+      }
+      for (const rec of records) {
+        const before = rec.commits?.length;
+        settle(rec, m.pulled);
+        if (rec.commits?.length !== before) dirty.add(rec);
+      }
+      const writes: Promise<unknown>[] = [...dirty].map((r) => log.put(finalize(r)));
+      for (const rec of added) writes.push(log.add(finalize(rec)));
+      m.head = Math.max(m.head, head, m.pulled);
+      writes.push(metaStore.put(m));
+      await Promise.all(writes);
+      await this.#renumber(tx, renumberStreams, foreign.length > 0);
+      // Pending commits the pulled events have made certain to conflict are decided again (or
+      // rejected) in this same transaction: the view never shows their old events on top of
+      // server events they were not decided over, not even between this pull and the push.
+      // Only streams with pending events can hold a commit to rebase (a cold pull has none),
+      // and only a commit that named a version below the highest one pulled now.
+      const rebase = new Map<string, number>();
+      for (const e of foreign)
+        if (pendingStreams.has(e.stream))
+          rebase.set(e.stream, Math.max(rebase.get(e.stream) ?? 0, e.version));
+      const { rejected, changed } = await this.#rebase(tx, rebase);
+      if (changed) await this.deps.projections.rebuild(tx);
+      else await this.deps.projections.applyPulled(tx, foreign, records);
+      const newTail = changed ? await tailKey(log) : lp;
+      return {
+        reached: m.pulled,
+        rejected,
+        notify: foreign.length > 0 ? newTail : dirty.size > 0 ? tail : undefined,
+      };
+    });
     await done;
-    if (foreign.length > 0) this.deps.onWrite(newTail);
-    else if (dirty.size > 0) this.deps.onWrite(tail);
-    return { reached: m.pulled, rejected };
+    if (applied.notify !== undefined) this.deps.onWrite(applied.notify);
+    return { reached: applied.reached, rejected: applied.rejected };
   }
 
   /** The server refused a commit: its events leave the view, the refusal is kept and returned. */

@@ -42,7 +42,7 @@ export interface WorkerSetup {
   /** Aggregate snapshot policies by decider name (core's `SnapshotPolicy`). */
   snapshots?: Readonly<Record<string, SnapshotPolicy>>;
   /** Tuning of the sync engine (backoff, pull page size, randomness). */
-  engine?: Pick<SyncEngineOptions, 'backoffBase' | 'backoffCap' | 'pullLimit' | 'random'>;
+  engine?: Pick<SyncEngineOptions, 'backoffBase' | 'backoffCap' | 'pullLimit' | 'pullGroup' | 'random'>;
 }
 
 export interface InitOptions {
