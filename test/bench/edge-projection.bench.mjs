@@ -74,7 +74,7 @@ try {
   console.log(`## Edge projection catch-up (workerd via Miniflare): \`test/bench/edge-projection.bench.mjs\`
 
 A keyed projection (1,000 keys) deployed over an existing log folds it from position 0 in
-pages of 2,000 read from the SequencerDO, writing the touched rows and the checkpoint in one
+pages of 10,000 read from the SequencerDO, writing the touched rows and the checkpoint in one
 SQLite transaction per page. One run (the time includes the status polls, every 20 ms).
 
 | events | catch-up | events/s | target |

@@ -1,7 +1,12 @@
 import { type EventEnvelope, type EventFilter, matchesFilter } from '@edgelog/core';
 import { z } from 'zod';
 import type { CommitRequest, IdLocation } from './log-row.ts';
-import { ChunkRow, chunkOfRow, type LoggedChunk, sliceChunk, unpackChunk } from './packed.ts';
+import { ChunkRow, chunkOfRow, cutChunk, type LoggedChunk, sliceChunk, unpackChunk } from './packed.ts';
+
+/** A stored chunk of the global log with its stream. */
+export interface StoredChunk extends LoggedChunk {
+  stream: string;
+}
 
 /** What a global read may see: the query's filter and the token's stream prefixes. */
 export interface GlobalReadScope {
@@ -171,6 +176,42 @@ export class GlobalLog {
       }
     }
     return events;
+  }
+
+  /**
+   * The stored chunks that hold the `limit` events after position `after` (whole segments; the
+   * first may start before `after`, the last is cut at `limit`), fewer when the log ends or
+   * the text reaches about `maxChars`. The text is handed on as stored, for a reader in the
+   * store's own objects (the ProjectionDO) to unpack: no envelopes are built or copied here.
+   */
+  chunks(after: number, limit: number, maxChars: number): StoredChunk[] {
+    const out: StoredChunk[] = [];
+    const first = this.sql
+      .exec<{ p: number }>(
+        'SELECT first_position AS p FROM segments WHERE first_position <= ? ORDER BY first_position DESC LIMIT 1',
+        after + 1,
+      )
+      .toArray()[0];
+    const rows = this.sql.exec(
+      `SELECT ${SEGMENT_COLUMNS} FROM segments WHERE first_position >= ? ORDER BY first_position`,
+      first?.p ?? 0,
+    );
+    let events = 0;
+    let chars = 0;
+    for (const raw of rows) {
+      const row = SegmentRow.parse(raw);
+      const chunk = chunkOfRow(row);
+      const end = chunk.firstPosition + chunk.count - 1;
+      if (end <= after) continue;
+      const room = limit - events;
+      const fresh = end - Math.max(after, chunk.firstPosition - 1);
+      const kept = fresh > room ? cutChunk(chunk, chunk.count - (fresh - room)) : chunk;
+      out.push({ stream: row.stream, ...kept });
+      events += Math.min(fresh, room);
+      chars += kept.events.length;
+      if (events >= limit || chars >= maxChars) break;
+    }
+    return out;
   }
 
   /**

@@ -52,4 +52,29 @@ describe('packed events', () => {
       [events[2]!.id, 7, 22],
     ]);
   });
+
+  it('refuses a stored chunk that does not hold what it says', () => {
+    const [chunk] = versioned(packEvents([event(1), event(2)], '$author', 'a').chunks, 1);
+    const at = { firstPosition: 1, recordedAt: 't' };
+    const ok = JSON.parse(chunk!.events) as unknown[][];
+    const bad =
+      (events: unknown, count = 2) =>
+      () =>
+        unpackChunk('s', { ...chunk!, ...at, count, events: JSON.stringify(events) });
+    expect(bad(ok, 3)).toThrow(/wrong count/);
+    expect(bad({})).toThrow(/wrong count/);
+    for (const broken of [
+      [ok[0]![0], 'Added', 1, {}],
+      [ok[0]![0], 'Added', 1, {}, {}, 'extra'],
+      [1, 'Added', 1, {}, {}],
+      [ok[0]![0], null, 1, {}, {}],
+      [ok[0]![0], 'Added', 0, {}, {}],
+      [ok[0]![0], 'Added', 1.5, {}, {}],
+      [ok[0]![0], 'Added', '1', {}, {}],
+      [ok[0]![0], 'Added', 1, {}, null],
+      [ok[0]![0], 'Added', 1, {}, []],
+      'not a tuple',
+    ])
+      expect(bad([ok[1], broken])).toThrow(/malformed/);
+  });
 });

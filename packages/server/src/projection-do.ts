@@ -1,11 +1,13 @@
 import { DurableObject } from 'cloudflare:workers';
 import type { EventEnvelope, ParkedEvent, WireError } from '@edgelog/core';
-import { error, keysOfBatch, projectBatch, toWireError } from '@edgelog/core';
+import { error, keysOfBatch, projectBatch, projectionHandles, toWireError } from '@edgelog/core';
 import { z } from 'zod';
 import type { AnyProjection } from './config.ts';
 import { edgeConfig, projectionDefinition, projectionVersions } from './config.ts';
 import type { ServerEnv } from './env.ts';
-import type { GlobalPage } from './sequencer-do.ts';
+import type { StoredChunk } from './global-log.ts';
+import { unpackChunk } from './packed.ts';
+import type { ChunkPage } from './sequencer-do.ts';
 
 /** Which projection a ProjectionDO runs: one DO per (store, name, version). */
 export interface ProjectionRef {
@@ -70,7 +72,12 @@ export interface ListQuery {
 }
 
 /** Events read per page while catching up. */
-const PAGE = 2000;
+const PAGE = 10_000;
+/** At most about this much stored text per catch-up page (UTF-16 code units). */
+const PAGE_CHARS = 4_000_000;
+/** Bounds of the row cache (see `ProjectionDO.rows`). */
+const ROW_CACHE_CHARS = 4_000_000;
+const ROW_CACHE_ROWS = 20_000;
 /**
  * Pause after each page while a new version rebuilds beside an older one (throttling: the
  * older version keeps answering, and the rebuild leaves the sequencer room for live work).
@@ -101,6 +108,14 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
   private waiters = new Set<() => void>();
   /** Events per catch-up page (tests shrink it to stretch a rebuild over many pages). */
   pageSize = PAGE;
+  /**
+   * The stored text of recently read or written rows (`null`: no row), newest last. Only this
+   * object writes its rows, and only after its transaction commits is the cache updated, so
+   * an entry always equals the stored row: a page folds from the stored state without reading
+   * it again. Bounded by ROW_CACHE_CHARS and ROW_CACHE_ROWS; lost on restart.
+   */
+  private rows = new Map<string, string | null>();
+  private rowChars = 0;
 
   constructor(ctx: DurableObjectState, env: ServerEnv) {
     super(ctx, env);
@@ -206,20 +221,24 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
   private async drain(ref: ProjectionRef): Promise<void> {
     const definition = this.definition(ref);
     const sequencer = this.sequencer(ref.store);
-    const scope = definition.types ? { filter: { types: [...definition.types] } } : {};
+    const read = (after: number) => sequencer.readChunks(after, this.pageSize, PAGE_CHARS);
     try {
       while (this.dirty && !this.stoppedAt) {
         this.dirty = false;
         for (;;) {
-          const size = this.pageSize;
-          const page: GlobalPage = await sequencer.readAll(this.checkpoint, size, scope);
+          const after = this.checkpoint;
+          const page = await read(after);
           this.head = Math.max(this.head, page.head);
-          this.apply(definition, page.events, page.events.length < size ? page.head : undefined);
+          const last = page.chunks.at(-1);
+          const end = last ? last.firstPosition + last.count - 1 : after;
+          const reachedHead = end >= page.head;
+          const rebuilding = this.rebuilding(ref);
+          this.apply(definition, page.chunks, end, reachedHead);
           this.notify();
-          if (this.stoppedAt || page.events.length < size) break;
+          if (this.stoppedAt || reachedHead) break;
           // Yield between pages so queries get in; a version rebuilding beside an older one
           // also rests, so the sequencer it reads keeps serving appends and live readers.
-          const rest = this.rebuilding(ref) ? REBUILD_REST_MS : 0;
+          const rest = rebuilding ? REBUILD_REST_MS : 0;
           await new Promise((resolve) => setTimeout(resolve, rest));
         }
       }
@@ -239,50 +258,123 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
     if (ref) this.wake(JSON.parse(ref) as ProjectionRef);
   }
 
-  /** Folds one page; rows, parked events and the checkpoint are written in one transaction. */
-  private apply(definition: AnyProjection, events: EventEnvelope[], reachedHead: number | undefined): void {
+  /**
+   * Folds one page, the stored chunks up to position `end`; rows, parked events and the
+   * checkpoint are written in one transaction.
+   */
+  private apply(definition: AnyProjection, chunks: StoredChunk[], end: number, reachedHead: boolean): void {
     const registry = edgeConfig().registry;
     // Upcasting happens inside projectBatch's guard: an event that does not upcast is parked.
     const options = registry ? { upcast: (e: EventEnvelope) => registry.upcast(e) } : {};
-    const fresh = events.filter((e) => (e.position ?? 0) > this.checkpoint);
+    const fresh: EventEnvelope[] = [];
+    for (const chunk of chunks) {
+      for (const e of unpackChunk(chunk.stream, chunk)) {
+        if ((e.position ?? 0) > this.checkpoint && projectionHandles(definition, e.type)) fresh.push(e);
+      }
+    }
     const sql = this.ctx.storage.sql;
     const current = new Map<string, unknown>();
+    const missing: string[] = [];
     for (const key of keysOfBatch(definition, fresh, options)) {
-      const row = sql.exec<{ state: string }>('SELECT state FROM rows WHERE key = ?', key).toArray()[0];
-      if (row) current.set(key, JSON.parse(row.state));
+      const text = this.rows.get(key);
+      if (text === undefined) missing.push(key);
+      else if (text !== null) current.set(key, JSON.parse(text));
+    }
+    if (missing.length > 0) {
+      const found = new Set<string>();
+      for (const row of this.readRows(missing)) {
+        found.add(row.key);
+        current.set(row.key, JSON.parse(row.state));
+        this.remember(row.key, row.state);
+      }
+      for (const key of missing) if (!found.has(key)) this.remember(key, null);
     }
     const out = projectBatch(definition, fresh, current, options);
-    const through = out.stoppedAt ? out.through : Math.max(out.through, reachedHead ?? 0, this.checkpoint);
+    const through = out.stoppedAt ? out.through : Math.max(end, this.checkpoint);
     const parkedAt = new Date().toISOString();
-    this.ctx.storage.transactionSync(() => {
-      for (const [key, state] of out.changed) {
-        if (state === null) sql.exec('DELETE FROM rows WHERE key = ?', key);
-        else
+    const written = new Map<string, string | null>();
+    try {
+      this.ctx.storage.transactionSync(() => {
+        const upserts: Array<[string, string]> = [];
+        const deletes: string[] = [];
+        for (const [key, state] of out.changed) {
+          const text = state === null ? null : JSON.stringify(state);
+          written.set(key, text);
+          if (text === null) deletes.push(key);
+          else upserts.push([key, text]);
+        }
+        this.writeRows(upserts, deletes);
+        for (const p of out.parked) {
           sql.exec(
-            'INSERT INTO rows (key, state) VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET state = excluded.state',
-            key,
-            JSON.stringify(state),
+            'INSERT OR IGNORE INTO parked (position, event_id, stream, type, error, parked_at) VALUES (?, ?, ?, ?, ?, ?)',
+            p.position,
+            p.eventId,
+            p.stream,
+            p.type,
+            p.error,
+            parkedAt,
           );
-      }
-      for (const p of out.parked) {
-        sql.exec(
-          'INSERT OR IGNORE INTO parked (position, event_id, stream, type, error, parked_at) VALUES (?, ?, ?, ?, ?, ?)',
-          p.position,
-          p.eventId,
-          p.stream,
-          p.type,
-          p.error,
-          parkedAt,
-        );
-      }
-      if (out.stoppedAt) this.meta('stopped', JSON.stringify(out.stoppedAt));
-      this.meta('checkpoint', String(through));
-      if (!out.stoppedAt && reachedHead !== undefined) this.meta('ready', '1');
-    });
+        }
+        if (out.stoppedAt) this.meta('stopped', JSON.stringify(out.stoppedAt));
+        this.meta('checkpoint', String(through));
+        if (!out.stoppedAt && reachedHead) this.meta('ready', '1');
+      });
+    } catch (e) {
+      // The rows stayed as they were: forget what we knew of them rather than guess.
+      this.forgetRows();
+      throw e;
+    }
+    for (const [key, text] of written) this.remember(key, text);
     this.processed += fresh.length;
     this.checkpoint = through;
     if (out.stoppedAt) this.stoppedAt = out.stoppedAt;
-    if (!out.stoppedAt && reachedHead !== undefined) this.ready = true;
+    if (!out.stoppedAt && reachedHead) this.ready = true;
+  }
+
+  /**
+   * The stored rows of `keys`. One statement for the page: `json_each` hands SQLite the keys,
+   * so the per-statement cost is paid once per page, not once per row (the same below).
+   */
+  private readRows(keys: string[]): Iterable<{ key: string; state: string }> {
+    const sql = this.ctx.storage.sql;
+    return sql.exec<{ key: string; state: string }>(
+      'SELECT key, state FROM rows WHERE key IN (SELECT value FROM json_each(?))',
+      JSON.stringify(keys),
+    );
+  }
+
+  /** Writes a page's rows (key, JSON text) and deletes; the caller runs it in the page's transaction. */
+  private writeRows(upserts: Array<[string, string]>, deletes: string[]): void {
+    const sql = this.ctx.storage.sql;
+    if (upserts.length > 0)
+      sql.exec(
+        `INSERT INTO rows (key, state) SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE true
+           ON CONFLICT(key) DO UPDATE SET state = excluded.state`,
+        JSON.stringify(upserts),
+      );
+    if (deletes.length > 0)
+      sql.exec('DELETE FROM rows WHERE key IN (SELECT value FROM json_each(?))', JSON.stringify(deletes));
+  }
+
+  /** Keeps a row's stored text (`null`: no row) in the bounded cache, as the newest entry. */
+  private remember(key: string, text: string | null): void {
+    const before = this.rows.get(key);
+    if (before !== undefined) {
+      this.rows.delete(key);
+      this.rowChars -= key.length + (before?.length ?? 0);
+    }
+    this.rows.set(key, text);
+    this.rowChars += key.length + (text?.length ?? 0);
+    for (const [oldest, old] of this.rows) {
+      if (this.rowChars <= ROW_CACHE_CHARS && this.rows.size <= ROW_CACHE_ROWS) break;
+      this.rows.delete(oldest);
+      this.rowChars -= oldest.length + (old?.length ?? 0);
+    }
+  }
+
+  private forgetRows(): void {
+    this.rows.clear();
+    this.rowChars = 0;
   }
 
   /** Resolves once the checkpoint reaches `minPosition`; Timeout (504) when it does not in time. */
@@ -383,7 +475,7 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
 
   private sequencer(store: string) {
     return this.env.SEQUENCERS.get(this.env.SEQUENCERS.idFromName(store)) as unknown as {
-      readAll(after: number, limit: number, scope: object): Promise<GlobalPage>;
+      readChunks(after: number, limit: number, maxChars: number): Promise<ChunkPage>;
       getHead(): Promise<number>;
     };
   }

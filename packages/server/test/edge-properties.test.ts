@@ -1,12 +1,12 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
-import type { EventEnvelope } from '@edgelog/core';
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import { SnapshotStore } from '../src/aggregate.ts';
 import { type AnyProjection, projectionDefinition } from '../src/config.ts';
+import { unpackChunk } from '../src/packed.ts';
 import type { ProjectionApi, ProjectionDO, ProjectionRef } from '../src/projection-do.ts';
-import type { GlobalPage } from '../src/sequencer-do.ts';
+import type { ChunkPage, GlobalPage } from '../src/sequencer-do.ts';
 import type { StreamDO } from '../src/stream-do.ts';
 import { call, callUnchecked, freshStore, token } from './helpers.ts';
 
@@ -80,6 +80,7 @@ describe('edge projection properties (I7, workerd)', () => {
         const refs: ProjectionRef[] = [
           { store, name: 'totals', version: 2 },
           { store, name: 'prices', version: 1 },
+          { store, name: 'balances', version: 1 },
         ];
         let head = 0;
         for (const b of batches) {
@@ -88,9 +89,11 @@ describe('edge projection properties (I7, workerd)', () => {
           for (const ref of refs) await waitFor(`${store}/${ref.name}@${ref.version}`, ref, head);
         }
         const sequencer = env.SEQUENCERS.get(env.SEQUENCERS.idFromName(store)) as unknown as {
-          readAll(after: number, limit: number, scope: object): Promise<GlobalPage>;
+          readChunks(after: number, limit: number, maxChars: number): Promise<ChunkPage>;
         };
-        const log = await sequencer.readAll(0, 5000, {});
+        // Every page again, from any prefix, as the sequencer hands the stored chunks out.
+        const pages: ChunkPage[] = [];
+        for (let from = 0; from < head; from += 3) pages.push(await sequencer.readChunks(from, 5000, 1e7));
         for (const ref of refs) {
           const live = `${store}/${ref.name}@${ref.version}`;
           const built = await contents(live);
@@ -99,21 +102,99 @@ describe('edge projection properties (I7, workerd)', () => {
             const definition = projectionDefinition(ref.name, ref.version) as AnyProjection;
             const apply = (instance as unknown as Record<string, unknown>).apply as (
               d: AnyProjection,
-              events: EventEnvelope[],
-              reachedHead: number | undefined,
+              chunks: ChunkPage['chunks'],
+              end: number,
+              reachedHead: boolean,
             ) => void;
-            for (let from = 0; from < log.events.length; from += 3)
-              apply.call(instance, definition, log.events.slice(from), log.head);
+            for (const page of pages) apply.call(instance, definition, page.chunks, page.head, true);
           });
           expect(await contents(live)).toEqual(built);
           // A rebuild from zero, in a fresh object, in one pass.
           const rebuilt = `${live}#rebuild`;
           await waitFor(rebuilt, ref, head);
           expect(await contents(rebuilt)).toEqual(built);
+          // And in pages of two events: pages end inside stored chunks, and each page folds
+          // from the rows the one before wrote (or deleted), as the object remembers them.
+          const paged = `${live}#pages`;
+          await runInDurableObject(projectionStub(paged), (instance: ProjectionDO) => {
+            instance.pageSize = 2;
+          });
+          await waitFor(paged, ref, head);
+          expect(await contents(paged)).toEqual(built);
         }
       }),
       { numRuns: 4 },
     );
+  });
+
+  it('each page folds from the rows the page before wrote or deleted', async () => {
+    const store = freshStore('pages');
+    const t = await token({ store });
+    const added = (sku: string, qty: number) => ({ type: 'Added', data: { sku, qty } });
+    // b reaches zero (its row is deleted) in one page and is made again in the next.
+    const head = await append(store, t, 's-1', [
+      added('a', 1),
+      added('b', 1),
+      added('b', -1),
+      added('a', 1),
+      added('b', 2),
+      added('a', -2),
+      added('b', 1),
+    ]);
+    const ref: ProjectionRef = { store, name: 'balances', version: 1 };
+    for (const pageSize of [1, 2, 3]) {
+      const name = `${store}/balances@1#pages-${pageSize}`;
+      await runInDurableObject(projectionStub(name), (instance: ProjectionDO) => {
+        instance.pageSize = pageSize;
+      });
+      await waitFor(name, ref, head);
+      expect((await contents(name)).rows).toEqual([{ key: 'b', state: '{"n":3}' }]);
+    }
+  });
+
+  it('a row keyed by a lone surrogate is written and read under the same key', async () => {
+    const store = freshStore('keys');
+    const t = await token({ store });
+    const ref: ProjectionRef = { store, name: 'balances', version: 1 };
+    const stub = projectionStub(`${store}/balances@1`) as unknown as ProjectionApi;
+    for (const [qty, n] of [
+      [2, 2],
+      [1, 3],
+    ] as const) {
+      const head = await append(store, t, 's-1', [{ type: 'Added', data: { sku: '\ud800', qty } }]);
+      const row = await stub.get(ref, '\ud800', { minPosition: head, timeoutMs: 20_000 });
+      expect(row.ok && row.value?.state).toEqual({ n });
+    }
+  });
+
+  it('catch-up pages of stored chunks hold exactly the events of read-all pages', async () => {
+    const store = freshStore('chunks');
+    const t = await token({ store });
+    let head = 0;
+    for (const [i, size] of [3, 1, 5, 2, 4].entries())
+      head = await append(
+        store,
+        t,
+        `s-${i % 2}`,
+        Array.from({ length: size }, (_, n) => ({ type: 'Added', data: { sku: 'a', qty: n } })),
+      );
+    const sequencer = env.SEQUENCERS.get(env.SEQUENCERS.idFromName(store)) as unknown as {
+      readChunks(after: number, limit: number, maxChars: number): Promise<ChunkPage>;
+      readAll(after: number, limit: number, scope: object): Promise<GlobalPage>;
+    };
+    for (const limit of [1, 2, 3, 4, 100])
+      for (let after = 0; after <= head; after++) {
+        const page = await sequencer.readChunks(after, limit, 1e7);
+        const expected = await sequencer.readAll(after, limit, {});
+        const events = page.chunks
+          .flatMap((c) => unpackChunk(c.stream, c))
+          .filter((e) => (e.position ?? 0) > after);
+        expect(events).toEqual(expected.events);
+        expect(page.head).toBe(head);
+        // A text bound stops a page after whole chunks, never before the first.
+        const small = await sequencer.readChunks(after, limit, 1);
+        expect(small.chunks.length).toBe(after < head ? 1 : 0);
+      }
   });
 
   it('an aggregate from its snapshot plus the tail equals a full replay; other state versions are ignored', async () => {

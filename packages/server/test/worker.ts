@@ -28,6 +28,19 @@ const totalsV2 = defineProjection<{ qty: number; events: number }>({
   },
 });
 
+/** A row per sku while its balance is not zero: deleted when it reaches zero, made again after. */
+const balances = defineProjection<{ n: number }>({
+  name: 'balances',
+  version: 1,
+  types: ['Added'],
+  key: (e) => (e.data as Added).sku,
+  initialState: () => ({ n: 0 }),
+  evolve: (s, e) => {
+    const n = s.n + (e.data as Added).qty;
+    return n === 0 ? null : { n };
+  },
+});
+
 const Money = z.object({ amount: z.number().int(), currency: z.string().length(3) });
 /** v1 stored cents (EUR implied), v2 a price with its currency, v3 adds a tax rate. */
 export const Priced = defineEvent({
@@ -63,7 +76,7 @@ const pricing = {
 };
 
 configureEdge({
-  projections: [totalsV1, totalsV2, prices],
+  projections: [totalsV1, totalsV2, prices, balances],
   registry: eventRegistry([Priced]),
   deciders: { pricing },
   snapshots: { pricing: { stateVersion: 1, every: 5 } },
