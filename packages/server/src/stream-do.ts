@@ -4,6 +4,7 @@ import {
   type EventEnvelope,
   type ExpectedVersion,
   error,
+  hasDuplicate,
   idempotencyConflict,
   matchesExpectedVersion,
   type ReadStreamQuery,
@@ -167,7 +168,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
   private async appendExclusive(input: AppendInput, attempt = 0): Promise<AppendOutcome> {
     const { store, stream } = input;
     const { ids, chunks } = input.events;
-    if (new Set(ids).size !== ids.length)
+    if (hasDuplicate(ids))
       throw validationError([{ path: 'events', message: 'event ids must be unique within an append' }]);
     await this.sync(store, stream);
     if (input.bypassSequencer && this.env.EDGELOG_BENCH === '1') return this.appendStandalone(input);
