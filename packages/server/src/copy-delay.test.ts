@@ -9,6 +9,7 @@ describe("the StreamDO's copy written behind", () => {
   });
 
   it('is written at once when many events wait, or much text (large events), whatever their count', () => {
+    expect(COPY_EVENTS).toBe(10_000);
     expect(copyDelay(COPY_EVENTS, 100)).toBe(0);
     expect(COPY_CHARS).toBeLessThanOrEqual(1_000_000);
     expect(copyDelay(20, COPY_CHARS)).toBe(0);

@@ -80,7 +80,7 @@ const SYNC_PAGE = 1000;
  * events or UTF-16 code units of event text wait (the memory they hold), or until a read.
  */
 export const COPY_DELAY_MS = 1000;
-export const COPY_EVENTS = 2000;
+export const COPY_EVENTS = 10_000;
 export const COPY_CHARS = 1_000_000;
 
 /** How long copies waiting in memory may wait still, given how much waits: 0 = write them now. */
