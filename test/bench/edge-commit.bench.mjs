@@ -6,12 +6,12 @@
 // Env: EDGE_BENCH_SECONDS (per measurement, default 2), EDGE_BENCH_REPEATS (default 3),
 // EDGE_BENCH_BATCHES / EDGE_BENCH_WRITERS (comma lists) to run a subset, EDGE_BENCH_IDS=v4 for
 // random ids instead of the time-ordered UUIDv7 ids that core's `randomId` (and so the SDK) makes.
-import { createHmac, randomBytes, randomUUID } from 'node:crypto';
+import { createHmac, randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
-import http from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { root } from '../../packages/server/scripts/dev-secret.mjs';
+import { Connection, uuidv7 } from './load-client.mjs';
 import { serveWorker } from './miniflare-worker.mjs';
 
 let PORT = Number(process.env.EDGE_BENCH_PORT ?? 0);
@@ -47,56 +47,29 @@ async function startServer() {
 }
 
 const V4 = process.env.EDGE_BENCH_IDS === 'v4';
-/** The same layout as core's `uuidv7`: 48 bits of milliseconds, version 7, variant, random bits. */
-function uuidv7() {
-  const b = randomBytes(16);
-  b.writeUIntBE(Date.now(), 0, 6);
-  b[6] = 0x70 | (b[6] & 0x0f);
-  b[8] = 0x80 | (b[8] & 0x3f);
-  const h = b.toString('hex');
-  return `${h.slice(0, 8)}-${h.slice(8, 12)}-${h.slice(12, 16)}-${h.slice(16, 20)}-${h.slice(20)}`;
-}
-const newId = V4 ? randomUUID : uuidv7;
 const payload = 'x'.repeat(64);
-const batchOf = (n, w) =>
-  Array.from({ length: n }, (_, i) => ({ id: newId(), type: 'BenchEvent', data: { w, i, payload } }));
+const batchOf = (n, w) => {
+  const ms = Date.now();
+  const events = new Array(n);
+  for (let i = 0; i < n; i++)
+    events[i] = { id: V4 ? randomUUID() : uuidv7(ms), type: 'BenchEvent', data: { w, i, payload } };
+  return events;
+};
 
-// node:http with keep-alive: undici's fetch adds ~3 ms per POST on this machine.
-const agent = new http.Agent({ keepAlive: true, maxSockets: 64 });
-function append(store, auth, stream, events, bypass) {
-  const body = JSON.stringify({ events });
-  const headers = {
-    authorization: `Bearer ${auth}`,
-    'content-type': 'application/json',
-    'content-length': Buffer.byteLength(body),
-  };
+// One keep-alive connection per writer, driven by a minimal HTTP/1.1 client (load-client.mjs):
+// the client shares the machine's cores with the server, so its own cost is kept small.
+const connections = new Map();
+async function append(store, auth, stream, events, bypass) {
+  let connection = connections.get(stream);
+  if (!connection) {
+    connection = new Connection(PORT);
+    connections.set(stream, connection);
+  }
+  const headers = { authorization: `Bearer ${auth}`, 'content-type': 'application/json' };
   if (bypass) headers['x-edgelog-bench'] = 'bypass';
-  return new Promise((resolve, reject) => {
-    const req = http.request(
-      {
-        host: '127.0.0.1',
-        port: PORT,
-        method: 'POST',
-        path: `/v1/stores/${store}/streams/${stream}/events`,
-        agent,
-        headers,
-      },
-      (res) => {
-        let text = '';
-        res.setEncoding('utf8');
-        res.on('data', (chunk) => {
-          text += chunk;
-        });
-        res.on('end', () =>
-          res.statusCode === 200
-            ? resolve()
-            : reject(new Error(`append ${res.statusCode}: ${text.slice(0, 200)}`)),
-        );
-      },
-    );
-    req.on('error', reject);
-    req.end(body);
-  });
+  const path = `/v1/stores/${store}/streams/${stream}/events`;
+  const res = await connection.request('POST', path, headers, JSON.stringify({ events }));
+  if (res.status !== 200) throw new Error(`append ${res.status}: ${res.body.slice(0, 200)}`);
 }
 
 let run = 0;
@@ -161,6 +134,7 @@ try {
     }
   }
 } finally {
+  for (const c of connections.values()) c.close();
   await stop();
 }
 
@@ -171,6 +145,7 @@ const lines = [
   '',
   `Each cell: median of ${REPEATS} runs of ${SECONDS} s; sequencer and bypass runs alternate; ratio = median of same-run sequencer/bypass ratios.`,
   `Writers append to their own streams with \`expectedVersion\` any; events carry ~100 bytes of JSON; event ids: ${V4 ? 'random UUIDv4' : "time-ordered UUIDv7 (core's `randomId`)"}.`,
+  'The load client runs on the same cores as the server, so it is kept cheap (`load-client.mjs`): one keep-alive connection per writer with a minimal HTTP/1.1 client, ids from a pooled random buffer; the requests are the same.',
   'Bypass: the same appends committed by the StreamDO alone (bench-only header), which then keeps its own id index to answer retries, as a store without a sequencer must; its positions are stand-ins.',
   '',
   '| writers | batch | sequencer events/s | p50 ms | p99 ms | bypass events/s | p50 ms | p99 ms | ratio |',

@@ -98,5 +98,5 @@ export {
 export type { LoadFacts, Snapshot, SnapshotPolicy } from './snapshot.ts';
 export { isUsableSnapshot, shouldSnapshot, snapshotKey } from './snapshot.ts';
 export { Subscriber } from './subscriber.ts';
-export { type ValidEvent, validateAppend } from './validate-append.ts';
+export { hasDuplicate, type ValidEvent, validateAppend } from './validate-append.ts';
 export { matchesExpectedVersion } from './version-rules.ts';

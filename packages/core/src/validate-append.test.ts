@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { NewEvent } from './envelope.ts';
 import { defaultLimits } from './limits.ts';
 import { randomId } from './ports.ts';
-import { quickEvent, validateAppend } from './validate-append.ts';
+import { hasDuplicate, quickEvent, validateAppend } from './validate-append.ts';
 
 const nearlyValid = fc.record(
   {
@@ -59,5 +59,34 @@ describe('quickEvent: the allocation-free check of the common event', () => {
     const event = { id: randomId(), type: 'Added', data: 1, position: 7 };
     expect(quickEvent(event)).toBeUndefined();
     expect(validateAppend('s-1', [event], defaultLimits)[0]).not.toHaveProperty('position');
+  });
+});
+
+describe('repeated event ids within an append', () => {
+  it('hasDuplicate agrees with a Set', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom('a', 'b', 'c'), fc.string(), fc.uuid())), (values) => {
+        expect(hasDuplicate(values)).toBe(new Set(values).size !== values.length);
+      }),
+      { numRuns: 1000 },
+    );
+  });
+
+  it('reports the first problem in event order: a repeat before an invalid event, or the invalid event first', () => {
+    const [a, b] = [randomId(), randomId()];
+    const ok = (id: string) => ({ id, type: 'Added', data: 1 });
+    const bad = { id: randomId(), type: '$reserved', data: 1 };
+    const problem = (events: unknown[]) => {
+      try {
+        validateAppend('s-1', events, defaultLimits);
+      } catch (e) {
+        return (e as { details?: { issues?: Array<{ path: string }> } }).details?.issues?.[0]?.path;
+      }
+      return undefined;
+    };
+    expect(problem([ok(a), ok(b), ok(a), bad])).toBe('events.2.id');
+    expect(problem([ok(a), bad, ok(b), ok(a)])).toMatch(/^events\.1/);
+    expect(problem([ok(a), ok(b), ok(b), ok(a)])).toBe('events.2.id');
+    expect(problem([ok(a), ok(b)])).toBeUndefined();
   });
 });

@@ -14,18 +14,20 @@ const CLOSE_BRACKET = 93;
 const QUOTE = 34;
 const BACKSLASH = 92;
 
-/** The deepest nesting in a JSON text, counted on the raw text (strings skipped); stops past `limit`. */
+/**
+ * The deepest nesting in a JSON text, counted on the raw text (strings skipped); stops past
+ * `limit`. Strings (most of an event's text) are jumped over with native `indexOf` rather
+ * than read character by character.
+ */
 export function jsonDepth(text: string, limit = MAX_JSON_DEPTH): number {
   let depth = 0;
   let deepest = 0;
-  let inString = false;
   for (let i = 0; i < text.length; i++) {
     const c = text.charCodeAt(i);
-    if (inString) {
-      if (c === BACKSLASH) i++;
-      else if (c === QUOTE) inString = false;
-    } else if (c === QUOTE) inString = true;
-    else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
+    if (c === QUOTE) {
+      i = stringEnd(text, i);
+      if (i < 0) return deepest;
+    } else if (c === OPEN_BRACE || c === OPEN_BRACKET) {
       depth++;
       if (depth > deepest) {
         deepest = depth;
@@ -34,6 +36,18 @@ export function jsonDepth(text: string, limit = MAX_JSON_DEPTH): number {
     } else if (c === CLOSE_BRACE || c === CLOSE_BRACKET) depth--;
   }
   return deepest;
+}
+
+/** The index of the quote closing the string opened at `open`, or -1 when it is not closed. */
+function stringEnd(text: string, open: number): number {
+  let at = text.indexOf('"', open + 1);
+  while (at > 0) {
+    let backslashes = 0;
+    while (text.charCodeAt(at - 1 - backslashes) === BACKSLASH) backslashes++;
+    if (backslashes % 2 === 0) return at;
+    at = text.indexOf('"', at + 1);
+  }
+  return -1;
 }
 
 /** `JSON.parse`, refusing nesting deeper than `MAX_JSON_DEPTH` with a 400 Validation. */

@@ -159,17 +159,28 @@ export class SequencerDO extends DurableObject<ServerEnv> {
   }
 
   /**
-   * Runs inside the group's transaction; checks first so that no insert can fail halfway.
-   * Idempotency comes before the stream's version, as in every store: a retry whose ids are
-   * all in this stream answers the original outcome, wherever the stream has moved since.
+   * Runs inside the group's transaction. Idempotency comes before the stream's version, as in
+   * every store: a retry whose ids are all in this stream answers the original outcome,
+   * wherever the stream has moved since. Fresh ids are the common case, so a commit at the
+   * stream's next version is written first, in a savepoint, and the id index's primary key
+   * refuses any id the store has: the savepoint then undoes the whole attempt and the ids are
+   * looked up. That costs one index probe per id instead of a lookup and then an insert.
    */
   private apply(request: CommitRequest, firstPosition: number, recordedAt: string): CommitOutcome {
+    const last = this.log.lastVersion(request.stream);
+    if (last === (request.chunks[0]?.firstVersion ?? 1) - 1) {
+      try {
+        this.ctx.storage.transactionSync(() => this.log.append(request, firstPosition, recordedAt));
+        return { status: 'committed', firstPosition, recordedAt };
+      } catch (e) {
+        const taken = this.log.findIds(request.ids);
+        if (taken.length > 0) return answerTaken(request, taken);
+        throw e;
+      }
+    }
     const taken = this.log.findIds(request.ids);
     if (taken.length > 0) return answerTaken(request, taken);
-    const last = this.log.lastVersion(request.stream);
-    if (last !== (request.chunks[0]?.firstVersion ?? 1) - 1) return { status: 'stale', logVersion: last };
-    this.log.append(request, firstPosition, recordedAt);
-    return { status: 'committed', firstPosition, recordedAt };
+    return { status: 'stale', logVersion: last };
   }
 
   /** Where the store holds each of `ids` (for a StreamDO deciding idempotency on a conflict). */

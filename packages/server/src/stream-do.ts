@@ -4,6 +4,7 @@ import {
   type EventEnvelope,
   type ExpectedVersion,
   error,
+  hasDuplicate,
   idempotencyConflict,
   matchesExpectedVersion,
   type ReadStreamQuery,
@@ -71,9 +72,21 @@ const HEARTBEAT_MS = 25_000;
 const MAX_CONFLICT_EVENTS = 5000;
 const DEFAULT_PAGE = 500;
 const SYNC_PAGE = 1000;
-/** The copy of committed events is written behind: after this long, or once this many wait. */
-const COPY_DELAY_MS = 100;
-const COPY_EVENTS = 2000;
+/**
+ * The copy of committed events is written behind, many commits in one storage write: every
+ * storage commit is a durable write (in local workerd, an fsync on the runtime's one thread, so
+ * each one stalls every object), and a timer per stream would cost one per stream per period
+ * whatever the load. Copies wait at most this long after the first of them, or until this many
+ * events or UTF-16 code units of event text wait (the memory they hold), or until a read.
+ */
+export const COPY_DELAY_MS = 1000;
+export const COPY_EVENTS = 10_000;
+export const COPY_CHARS = 1_000_000;
+
+/** How long copies waiting in memory may wait still, given how much waits: 0 = write them now. */
+export function copyDelay(events: number, chars: number): number {
+  return events >= COPY_EVENTS || chars >= COPY_CHARS ? 0 : COPY_DELAY_MS;
+}
 
 /**
  * One per (store, stream). Serialises appends to its stream and keeps the stream's committed
@@ -93,6 +106,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
   /** Chunks committed in the log and not yet copied into the table, in version order. */
   private uncopied: LoggedChunk[] = [];
   private uncopiedEvents = 0;
+  private uncopiedChars = 0;
   private copyTimer: ReturnType<typeof setTimeout> | undefined;
   /** Test-only: crash at this point of the next append. */
   fault: StreamFault | undefined;
@@ -154,7 +168,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
   private async appendExclusive(input: AppendInput, attempt = 0): Promise<AppendOutcome> {
     const { store, stream } = input;
     const { ids, chunks } = input.events;
-    if (new Set(ids).size !== ids.length)
+    if (hasDuplicate(ids))
       throw validationError([{ path: 'events', message: 'event ids must be unique within an append' }]);
     await this.sync(store, stream);
     if (input.bypassSequencer && this.env.EDGELOG_BENCH === '1') return this.appendStandalone(input);
@@ -422,6 +436,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
     this.copyNow();
     this.uncopied = [];
     this.uncopiedEvents = 0;
+    this.uncopiedChars = 0;
     for (;;) {
       const tail = await this.sequencer(store).streamTail(stream, this.table.version(), SYNC_PAGE);
       this.table.insert(tail);
@@ -443,8 +458,11 @@ export class StreamDO extends DurableObject<ServerEnv> {
     // now would write them first and leave a gap.
     if (!this.synced) return;
     this.uncopied.push(...chunks);
-    for (const c of chunks) this.uncopiedEvents += c.count;
-    const delay = this.uncopiedEvents >= COPY_EVENTS ? 0 : COPY_DELAY_MS;
+    for (const c of chunks) {
+      this.uncopiedEvents += c.count;
+      this.uncopiedChars += c.events.length;
+    }
+    const delay = copyDelay(this.uncopiedEvents, this.uncopiedChars);
     if (this.copyTimer !== undefined) {
       if (delay > 0) return;
       clearTimeout(this.copyTimer);
@@ -460,6 +478,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
     const chunks = this.uncopied;
     this.uncopied = [];
     this.uncopiedEvents = 0;
+    this.uncopiedChars = 0;
     try {
       this.ctx.storage.transactionSync(() => this.table.insert(chunks));
     } catch {

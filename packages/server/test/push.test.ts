@@ -196,3 +196,39 @@ describe('group commit', () => {
     expect(all.events.map((e) => e.position)).toEqual(Array.from({ length: 40 }, (_, i) => i + 1));
   });
 });
+
+describe('the sequencer writes first and lets the id index refuse a taken id', () => {
+  it('a commit refused inside a group leaves nothing of itself and the others land gap-free', async () => {
+    const store = freshStore('refused');
+    const t = await token({ store });
+    const append = (stream: string, events: unknown[], expectedVersion?: number) =>
+      call(`/v1/stores/${store}/streams/${stream}/events`, {
+        method: 'POST',
+        token: t,
+        json: expectedVersion === undefined ? { events } : { expectedVersion, events },
+      });
+    const first = newEvent();
+    expect((await append('s-a', [first])).status).toBe(200);
+    const answers = await Promise.all([
+      ...Array.from({ length: 10 }, (_, i) => append(`g-${i}`, [newEvent(), newEvent()])),
+      // An id of s-a on another stream, and a partial retry on s-a at its next version.
+      append('s-b', [newEvent(), first]),
+      append('s-a', [first, newEvent()], 1),
+    ]);
+    expect(answers.map((r) => r.status)).toEqual([...Array(10).fill(200), 409, 409]);
+    for (const r of answers.slice(10))
+      expect(await r.json()).toMatchObject({ error: { code: 'IdempotencyConflict' } });
+    const all = (await (await call(`/v1/stores/${store}/events?limit=100`, { token: t })).json()) as {
+      events: Array<{ position: number; stream: string; id: string }>;
+      head: number;
+    };
+    expect(all.head).toBe(21);
+    expect(all.events.map((e) => e.position)).toEqual(Array.from({ length: 21 }, (_, i) => i + 1));
+    expect(all.events.filter((e) => e.stream === 's-b')).toEqual([]);
+    expect(all.events.filter((e) => e.stream === 's-a').map((e) => e.id)).toEqual([first.id]);
+    expect((await call(`/v1/stores/${store}/streams/s-b/events`, { token: t })).status).toBe(404);
+    // Both refused commits left the log as it was: the next appends land at the next positions.
+    expect(await (await append('s-a', [newEvent()], 1)).json()).toEqual({ version: 2, positions: [22] });
+    expect(await (await append('s-b', [newEvent()])).json()).toEqual({ version: 1, positions: [23] });
+  });
+});
