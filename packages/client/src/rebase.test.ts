@@ -200,3 +200,27 @@ describe('the sync engine publishes no un-rebased view', () => {
     expect(onServer).toEqual(['Restocked', 'Reserved']);
   });
 });
+
+describe('a throw inside a sync transaction aborts it (IndexedDB would commit what was written)', () => {
+  it('a refusal whose projection rebuild throws leaves its commit pending and nothing recorded', async () => {
+    const { db, log, sync } = await local();
+    await log.append('doc', [{ id: crypto.randomUUID(), type: 'Restocked', data: { n: 3 } }]);
+    const [pending] = await sync.outbox();
+    const before = { log: await db.getAll('log'), rows: await db.getAll('rows') };
+    // App code (a projection) throws after the refusal's writes were made.
+    const rebuild = ProjectionRunner.prototype.rebuild;
+    ProjectionRunner.prototype.rebuild = async () => {
+      throw new Error('a projection bug');
+    };
+    try {
+      const refusal = { code: 'Validation', message: 'no' } as const;
+      await expect(sync.reject(pending!.commit.commitId, refusal)).rejects.toThrow('a projection bug');
+    } finally {
+      ProjectionRunner.prototype.rebuild = rebuild;
+    }
+    expect(await db.getAll('log')).toEqual(before.log);
+    expect(await db.getAll('rows')).toEqual(before.rows);
+    expect(await db.getAll('rejections')).toEqual([]);
+    expect((await sync.outbox()).map((c) => c.commit.commitId)).toEqual([pending!.commit.commitId]);
+  });
+});

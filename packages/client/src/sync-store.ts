@@ -175,41 +175,44 @@ export class SyncStore {
     const tx = this.#tx();
     const done = tx.done;
     done.catch(() => undefined);
-    const [records, meta] = await Promise.all([pendingRecords(tx), tx.objectStore('meta').get('sync')]);
-    const pulled = meta?.pulled ?? 0;
-    const dirty = new Set<LogRecord>();
-    const moved = new Set<string>();
-    for (const ack of acks) {
-      const found = findCommit(records, ack.commitId);
-      if (!found || found.commit.acked) continue;
-      const { rec, commit } = found;
-      const unconfirmed = rec.events.filter((e) => commit.ids.includes(e.id) && e.position === undefined);
-      if (unconfirmed.length === commit.ids.length && ack.positions.every((p) => p <= pulled)) {
-        // The server had these events before we appended them (an app re-used ids it had
-        // read): the pulled copies are in the log already, so ours go.
-        removeCommit(rec, commit);
-        dirty.add(rec);
-        moved.add(commit.stream);
-        continue;
-      }
-      const byId = new Map(rec.events.map((e) => [e.id, e]));
-      commit.ids.forEach((id, i) => {
-        const e = byId.get(id);
-        if (!e) return;
-        e.position = ack.positions[i]!;
-        const version = ack.version - commit.ids.length + 1 + i;
-        if (e.version !== version) {
-          e.version = version;
-          moved.add(e.stream);
+    const dirty = await abortOnThrow(tx, async () => {
+      const [records, meta] = await Promise.all([pendingRecords(tx), tx.objectStore('meta').get('sync')]);
+      const pulled = meta?.pulled ?? 0;
+      const dirty = new Set<LogRecord>();
+      const moved = new Set<string>();
+      for (const ack of acks) {
+        const found = findCommit(records, ack.commitId);
+        if (!found || found.commit.acked) continue;
+        const { rec, commit } = found;
+        const unconfirmed = rec.events.filter((e) => commit.ids.includes(e.id) && e.position === undefined);
+        if (unconfirmed.length === commit.ids.length && ack.positions.every((p) => p <= pulled)) {
+          // The server had these events before we appended them (an app re-used ids it had
+          // read): the pulled copies are in the log already, so ours go.
+          removeCommit(rec, commit);
+          dirty.add(rec);
+          moved.add(commit.stream);
+          continue;
         }
-      });
-      commit.acked = true;
-      withUnacked(rec);
-      dirty.add(rec);
-    }
-    const log = tx.objectStore('log');
-    await Promise.all([...dirty].map((r) => log.put(finalize(r))));
-    await this.#renumber(tx, moved, false);
+        const byId = new Map(rec.events.map((e) => [e.id, e]));
+        commit.ids.forEach((id, i) => {
+          const e = byId.get(id);
+          if (!e) return;
+          e.position = ack.positions[i]!;
+          const version = ack.version - commit.ids.length + 1 + i;
+          if (e.version !== version) {
+            e.version = version;
+            moved.add(e.stream);
+          }
+        });
+        commit.acked = true;
+        withUnacked(rec);
+        dirty.add(rec);
+      }
+      const log = tx.objectStore('log');
+      await Promise.all([...dirty].map((r) => log.put(finalize(r))));
+      await this.#renumber(tx, moved, false);
+      return dirty;
+    });
     await done;
     if (dirty.size > 0) this.deps.onWrite(Math.max(...[...dirty].map((r) => r.to)));
   }
@@ -333,17 +336,20 @@ export class SyncStore {
     const tx = this.#tx();
     const done = tx.done;
     done.catch(() => undefined);
-    const found = findCommit(await pendingRecords(tx), commitId);
-    if (!found || found.commit.acked) {
+    // Replays and projections run app code: a throw must not commit what was written so far.
+    return abortOnThrow(tx, async () => {
+      const found = findCommit(await pendingRecords(tx), commitId);
+      if (!found || found.commit.acked) {
+        await done;
+        return undefined;
+      }
+      const rejection = await this.#reject(tx, found.rec, found.commit, error);
+      await this.#renumber(tx, new Set([found.commit.stream]), false);
+      await this.deps.projections.rebuild(tx);
       await done;
-      return undefined;
-    }
-    const rejection = await this.#reject(tx, found.rec, found.commit, error);
-    await this.#renumber(tx, new Set([found.commit.stream]), false);
-    await this.deps.projections.rebuild(tx);
-    await done;
-    this.deps.onWrite(found.rec.to);
-    return rejection;
+      this.deps.onWrite(found.rec.to);
+      return rejection;
+    });
   }
 
   /** Removes a commit's events and keeps the refusal; the caller renumbers and rebuilds. */
@@ -377,24 +383,31 @@ export class SyncStore {
     const tx = this.#tx();
     const done = tx.done;
     done.catch(() => undefined);
-    const records = await pendingRecords(tx);
-    const found = findCommit(records, commitId);
-    if (!found || found.commit.acked) {
+    // Replays and projections run app code: a throw must not commit what was written so far.
+    return abortOnThrow(tx, async () => {
+      const records = await pendingRecords(tx);
+      const found = findCommit(records, commitId);
+      if (!found || found.commit.acked) {
+        await done;
+        return { kind: 'gone' };
+      }
+      const { confirmed, earlier } = await this.#prior(tx, records, found.commit);
+      if ((confirmed.at(-1)?.version ?? 0) < serverVersion) {
+        await done;
+        return { kind: 'stale' };
+      }
+      const result = await this.#redecide(tx, found.rec, found.commit, confirmed, earlier, serverVersion);
+      await this.#renumber(
+        tx,
+        new Set([found.commit.stream]),
+        result.kind === 'replayed' && !!result.commitId,
+      );
+      await this.deps.projections.rebuild(tx);
+      const tail = await tailKey(tx.objectStore('log'));
       await done;
-      return { kind: 'gone' };
-    }
-    const { confirmed, earlier } = await this.#prior(tx, records, found.commit);
-    if ((confirmed.at(-1)?.version ?? 0) < serverVersion) {
-      await done;
-      return { kind: 'stale' };
-    }
-    const result = await this.#redecide(tx, found.rec, found.commit, confirmed, earlier, serverVersion);
-    await this.#renumber(tx, new Set([found.commit.stream]), result.kind === 'replayed' && !!result.commitId);
-    await this.deps.projections.rebuild(tx);
-    const tail = await tailKey(tx.objectStore('log'));
-    await done;
-    this.deps.onWrite(result.kind === 'replayed' ? tail : found.rec.to);
-    return result;
+      this.deps.onWrite(result.kind === 'replayed' ? tail : found.rec.to);
+      return result;
+    });
   }
 
   /** A pending commit's stream as it now comes after: confirmed events, then the pending commits before it. */
