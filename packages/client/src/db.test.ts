@@ -2,7 +2,16 @@ import 'fake-indexeddb/auto';
 import fc from 'fast-check';
 import { openDB } from 'idb';
 import { describe, expect, it } from 'vitest';
-import { DB_VERSION, encodeRecord, openLogDb, packEvents, type StoredEvent, unpackEvents } from './db.ts';
+import {
+  type CommitInfo,
+  DB_VERSION,
+  decodeRecord,
+  encodeRecord,
+  openLogDb,
+  packEvents,
+  type StoredEvent,
+  unpackEvents,
+} from './db.ts';
 import { LocalEventStore } from './local-event-store.ts';
 import { ProjectionRunner } from './projections.ts';
 import { SyncStore } from './sync-store.ts';
@@ -307,6 +316,43 @@ describe('the version 8 rung: packed record texts', () => {
     const stored = encodeRecord({ from: 1, to: 100, events, heads: [] });
     expect(stored.ev.length).toBeLessThan(JSON.stringify(events).length / 2);
     expect(unpackEvents(stored.ev)).toEqual(events);
+  });
+
+  it("stores a commit's ids once: as a range of the record's events when they are a run of them", () => {
+    const events: StoredEvent[] = Array.from({ length: 6 }, (_, i) => ({
+      id: crypto.randomUUID(),
+      stream: i < 3 ? 'a' : 'b',
+      type: 'T',
+      schemaVersion: 1,
+      data: {},
+      metadata: {},
+      version: (i % 3) + 1,
+      lp: i + 1,
+      recordedAt: '2026-11-26T13:00:00.000Z',
+    }));
+    const id = (i: number) => events[i]!.id;
+    const commits: CommitInfo[] = [
+      { commitId: 'c-1', stream: 'a', ids: [id(0), id(1), id(2)], seq: 1, expectedVersion: 'no_stream' },
+      { commitId: 'c-2', stream: 'b', ids: [id(3), id(5)], seq: 2, acked: true },
+      { commitId: 'c-3', stream: 'b', ids: [id(4)], seq: 3, expectedVersion: 2 },
+    ];
+    const stored = encodeRecord({ from: 1, to: 6, events, commits: structuredClone(commits), heads: [] });
+    expect('commits' in stored).toBe(false);
+    // The run is stored as a range; the ids that are not a run (c-2) as they are.
+    expect(stored.cm!.split(id(0)).length).toBe(1);
+    expect(stored.cm).toContain(id(3));
+    expect(decodeRecord(stored).commits).toEqual(commits);
+    // A remembered command keeps its structured clone (it is the app's value, not JSON).
+    const command = { at: new Date(0), n: 1 };
+    const withCommand = encodeRecord({
+      from: 1,
+      to: 6,
+      events,
+      commits: [{ ...commits[0]!, command: { decider: 'd', command } }],
+      heads: [],
+    });
+    expect(withCommand.cm).toBeUndefined();
+    expect(decodeRecord(withCommand).commits![0]!.command!.command).toEqual(command);
   });
 
   it('opens a version 7 database: plain texts read as they are, rewritten records are packed', async () => {

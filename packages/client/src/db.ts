@@ -85,7 +85,15 @@ export interface LogRecord {
  * data anyway (they are pushed as JSON), so nothing is lost that the server would keep.
  * Version 8 writes the text packed (see `packEvents`); version 7 texts (a JSON array) still read.
  */
-export type StoredRecord = Omit<LogRecord, 'events'> & { ev: string };
+export type StoredRecord = Omit<LogRecord, 'events'> & {
+  ev: string;
+  /**
+   * Version 8: the record's commits as one JSON text (`packCommits`), when none of them
+   * remembers a command (commands are the app's values: they keep their structured clone in
+   * `commits`).
+   */
+  cm?: string;
+};
 
 /** An event in a packed text: short keys, and what it shares with the event before it left out. */
 interface PackedEvent {
@@ -189,10 +197,48 @@ export function unpackEvents(text: string): StoredEvent[] {
   return out;
 }
 
+/** A commit in a packed text: its ids as `[index, count]` of the record's events when they are a run of them. */
+type PackedCommit = Omit<CommitInfo, 'ids'> & { ids?: string[]; at?: [number, number] };
+
+/**
+ * A record's commits as one JSON text, each one's ids (a copy of its events' ids) as a range
+ * of the record's events: a 100-event append stored its ids twice, and 100 concurrent appends
+ * cloned 200 objects. Undefined when a commit remembers a command (see `StoredRecord.cm`).
+ */
+export function packCommits(
+  commits: readonly CommitInfo[],
+  events: readonly StoredEvent[],
+): string | undefined {
+  let index: Map<string, number> | undefined;
+  const out: PackedCommit[] = [];
+  for (const c of commits) {
+    if (c.command !== undefined) return undefined;
+    const first = c.ids[0];
+    if (first !== undefined) {
+      index ??= new Map(events.map((e, i) => [e.id, i]));
+      const k = index.get(first);
+      if (k !== undefined && c.ids.every((id, j) => events[k + j]?.id === id)) {
+        const { ids: _ids, ...rest } = c;
+        out.push({ ...rest, at: [k, c.ids.length] });
+        continue;
+      }
+    }
+    out.push(c);
+  }
+  return JSON.stringify(out);
+}
+
+export function unpackCommits(text: string, events: readonly StoredEvent[]): CommitInfo[] {
+  return (JSON.parse(text) as PackedCommit[]).map(({ at, ...c }) =>
+    at ? { ...c, ids: events.slice(at[0], at[0] + at[1]).map((e) => e.id) } : (c as CommitInfo),
+  );
+}
+
 /** A stored record with its events parsed. */
 export function decodeRecord(r: StoredRecord): LogRecord {
-  const { ev, ...rest } = r;
-  return { ...rest, events: unpackEvents(ev) };
+  const { ev, cm, ...rest } = r;
+  const events = unpackEvents(ev);
+  return cm === undefined ? { ...rest, events } : { ...rest, events, commits: unpackCommits(cm, events) };
 }
 
 /** The events of a record, stored (JSON text) or decoded. */
@@ -201,8 +247,11 @@ export function eventsOf(r: StoredRecord | LogRecord): StoredEvent[] {
 }
 
 export function encodeRecord(rec: LogRecord): StoredRecord {
-  const { events, ...rest } = rec;
-  return { ...rest, ev: packEvents(events) };
+  const { events, commits, ...rest } = rec;
+  const ev = packEvents(events);
+  if (commits === undefined) return { ...rest, ev };
+  const cm = packCommits(commits, events);
+  return cm === undefined ? { ...rest, commits, ev } : { ...rest, ev, cm };
 }
 
 export interface Rejection {
@@ -360,11 +409,13 @@ export function openLogDb(name: string, onBlocking?: () => void): Promise<LogDb>
         // stale tail (another tab or the sync engine wrote since) collides here and retries.
         log.createIndex('from', 'from', { unique: true });
         for (let c = await log.openCursor(); c; c = await c.continue()) {
-          const rec = c.value;
-          if (rec.ids === undefined && rec.pc === undefined && rec.pq === undefined) continue;
+          const raw = c.value as StoredRecord | LogRecord;
+          if (raw.ids === undefined && raw.pc === undefined && raw.pq === undefined) continue;
+          // Records the version 4 rung rewrote are encoded (their commits may be packed).
+          const rec = 'ev' in raw && typeof raw.ev === 'string' ? decodeRecord(raw) : (raw as LogRecord);
           if (rec.ids !== undefined) rec.li = rec.to;
           delete rec.ids;
-          await c.update(withUnacked(rec));
+          await c.update(encodeRecord(withUnacked(rec)));
         }
       }
       if (oldVersion < 7) {
