@@ -12,20 +12,22 @@ const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const PORT = Number(process.env.PORT ?? 8792);
 
 // CLIENT_SRC=<dir> benches another copy of packages/client/src (e.g. the code before a change)
-// with the same page and worker, to compare both in one session.
+// with the same page and worker, to compare both in one session; CORE_SRC=<dir> likewise
+// replaces packages/core/src.
 const clientSrc = process.env.CLIENT_SRC;
-const plugins = clientSrc
-  ? [
-      {
-        name: 'client-src',
-        setup(b) {
-          b.onResolve({ filter: /^@edgelog\/client(\/worker)?$/ }, (args) => ({
-            path: join(clientSrc, args.path.endsWith('/worker') ? 'worker.ts' : 'index.ts'),
-          }));
-        },
-      },
-    ]
-  : [];
+const coreSrc = process.env.CORE_SRC;
+const plugins = [
+  {
+    name: 'client-src',
+    setup(b) {
+      if (clientSrc)
+        b.onResolve({ filter: /^@edgelog\/client(\/worker)?$/ }, (args) => ({
+          path: join(clientSrc, args.path.endsWith('/worker') ? 'worker.ts' : 'index.ts'),
+        }));
+      if (coreSrc) b.onResolve({ filter: /^@edgelog\/core$/ }, () => ({ path: join(coreSrc, 'index.ts') }));
+    },
+  },
+];
 const { page, context, close } = await openBenchPage({
   page: join(here, 'client-app/page.ts'),
   worker: join(here, 'client-app/worker.ts'),

@@ -43,6 +43,12 @@ export interface ClientOptions<
   live?: boolean;
   /** Sync with the server at all. Default true. */
   sync?: boolean;
+  /**
+   * IndexedDB durability of the log's writes. `'default'` (the browser's; Chromium 121+ and
+   * Firefox relax it) survives reloads, closed tabs and crashed browsers; `'strict'` also
+   * survives an OS crash or power loss, at about 4 times the cost per write in Chromium.
+   */
+  durability?: 'default' | 'strict' | 'relaxed';
 }
 
 export interface AppendOptions {
@@ -133,6 +139,7 @@ export function createClient<
   if (options.dbName !== undefined) init.dbName = options.dbName;
   if (options.live !== undefined) init.live = options.live;
   if (options.sync !== undefined) init.sync = options.sync;
+  if (options.durability !== undefined) init.durability = options.durability;
   const ready = call(
     api.init(init as never, getToken ? proxy(async (refresh: boolean) => getToken(refresh)) : undefined),
   ).then(async () => {

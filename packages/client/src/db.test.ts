@@ -1,7 +1,17 @@
 import 'fake-indexeddb/auto';
+import fc from 'fast-check';
 import { openDB } from 'idb';
 import { describe, expect, it } from 'vitest';
-import { DB_VERSION, openLogDb } from './db.ts';
+import {
+  type CommitInfo,
+  DB_VERSION,
+  decodeRecord,
+  encodeRecord,
+  openLogDb,
+  packEvents,
+  type StoredEvent,
+  unpackEvents,
+} from './db.ts';
 import { LocalEventStore } from './local-event-store.ts';
 import { ProjectionRunner } from './projections.ts';
 import { SyncStore } from './sync-store.ts';
@@ -247,6 +257,162 @@ describe('the version 7 rung: events as one JSON text per record', () => {
       expectedVersion: 4,
     });
     expect(next.version).toBe(5);
+    await store.close();
+  });
+});
+
+describe('the version 8 rung: packed record texts', () => {
+  const storedEvent = fc.record({
+    id: fc.uuid(),
+    stream: fc.constantFrom('a', 'b', 'order-1'),
+    type: fc.constantFrom('Placed', 'Paid'),
+    schemaVersion: fc.integer({ min: 1, max: 3 }),
+    data: fc.jsonValue(),
+    metadata: fc.oneof(fc.constant({}), fc.dictionary(fc.constantFrom('by', 'why'), fc.string())),
+    // Steps of 1 are the common case the packing leaves out; other steps must survive too.
+    vStep: fc.constantFrom(0, 1, 1, 1, 2, -3),
+    lStep: fc.constantFrom(1, 1, 1, 2, 7),
+    pStep: fc.option(fc.constantFrom(1, 1, 3), { nil: undefined }),
+    recordedAt: fc.constantFrom('2026-01-01T00:00:00.000Z', '2026-01-01T00:00:01.000Z'),
+  });
+
+  it('reads back every event exactly as written, whatever the record mixes', () => {
+    fc.assert(
+      fc.property(fc.array(storedEvent, { maxLength: 30 }), (drafts) => {
+        let version = 5;
+        let lp = 10;
+        let position = 100;
+        const events: StoredEvent[] = drafts.map(({ vStep, lStep, pStep, ...e }) => {
+          version = Math.max(1, version + vStep);
+          lp += lStep;
+          const out: StoredEvent = { ...e, version, lp };
+          if (pStep !== undefined) {
+            position += pStep;
+            out.position = position;
+          }
+          return out;
+        });
+        expect(unpackEvents(packEvents(events))).toStrictEqual(
+          // JSON drops undefined; the stored events never held any.
+          JSON.parse(JSON.stringify(events)),
+        );
+      }),
+      { numRuns: 300 },
+    );
+  });
+
+  it('stores a batch of small events in less than half the text of plain JSON', () => {
+    const events: StoredEvent[] = Array.from({ length: 100 }, (_, i) => ({
+      id: crypto.randomUUID(),
+      stream: 'account-1',
+      type: 'Deposited',
+      schemaVersion: 1,
+      data: { amount: i },
+      metadata: {},
+      version: i + 1,
+      lp: i + 1,
+      recordedAt: '2026-11-26T13:00:00.000Z',
+    }));
+    const stored = encodeRecord({ from: 1, to: 100, events, heads: [] });
+    expect(stored.ev.length).toBeLessThan(JSON.stringify(events).length / 2);
+    expect(unpackEvents(stored.ev)).toEqual(events);
+  });
+
+  it("stores a commit's ids once: as a range of the record's events when they are a run of them", () => {
+    const events: StoredEvent[] = Array.from({ length: 6 }, (_, i) => ({
+      id: crypto.randomUUID(),
+      stream: i < 3 ? 'a' : 'b',
+      type: 'T',
+      schemaVersion: 1,
+      data: {},
+      metadata: {},
+      version: (i % 3) + 1,
+      lp: i + 1,
+      recordedAt: '2026-11-26T13:00:00.000Z',
+    }));
+    const id = (i: number) => events[i]!.id;
+    const commits: CommitInfo[] = [
+      { commitId: 'c-1', stream: 'a', ids: [id(0), id(1), id(2)], seq: 1, expectedVersion: 'no_stream' },
+      { commitId: 'c-2', stream: 'b', ids: [id(3), id(5)], seq: 2, acked: true },
+      { commitId: 'c-3', stream: 'b', ids: [id(4)], seq: 3, expectedVersion: 2 },
+    ];
+    const stored = encodeRecord({ from: 1, to: 6, events, commits: structuredClone(commits), heads: [] });
+    expect('commits' in stored).toBe(false);
+    // The run is stored as a range; the ids that are not a run (c-2) as they are.
+    expect(stored.cm!.split(id(0)).length).toBe(1);
+    expect(stored.cm).toContain(id(3));
+    expect(decodeRecord(stored).commits).toEqual(commits);
+    // A remembered command keeps its structured clone (it is the app's value, not JSON).
+    const command = { at: new Date(0), n: 1 };
+    const withCommand = encodeRecord({
+      from: 1,
+      to: 6,
+      events,
+      commits: [{ ...commits[0]!, command: { decider: 'd', command } }],
+      heads: [],
+    });
+    expect(withCommand.cm).toBeUndefined();
+    expect(decodeRecord(withCommand).commits![0]!.command!.command).toEqual(command);
+  });
+
+  it('opens a version 7 database: plain texts read as they are, rewritten records are packed', async () => {
+    const name = 'ladder-v7';
+    const old = await openDB(name, 7, {
+      upgrade(db) {
+        const log = db.createObjectStore('log', { keyPath: 'to' });
+        log.createIndex('pending', 'pq');
+        log.createIndex('unacked', 'pn');
+        log.createIndex('local', 'li');
+        log.createIndex('from', 'from', { unique: true });
+        log.createIndex('heads', 'heads', { multiEntry: true });
+        db.createObjectStore('rejections', { keyPath: 'commitId' });
+        db.createObjectStore('meta', { keyPath: 'key' });
+        db.createObjectStore('rows', { keyPath: ['p', 'k'] });
+        db.createObjectStore('checkpoints', { keyPath: 'p' });
+        db.createObjectStore('snapshots', { keyPath: 'key' });
+      },
+    });
+    const mine = [1, 2].map((n) => ({
+      id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
+      stream: 'a',
+      type: 'Placed',
+      schemaVersion: 1,
+      data: { n },
+      metadata: {},
+      version: n,
+      lp: n,
+      recordedAt: '2026-01-01T00:00:00.000Z',
+    }));
+    const ids = mine.map((e) => e.id);
+    await old.put('log', {
+      from: 1,
+      to: 2,
+      li: 2,
+      ev: JSON.stringify(mine),
+      commits: [{ commitId: 'c-1', stream: 'a', ids, seq: 2 * 1024 }],
+      pq: 2,
+      pn: 1,
+      heads: [['a', 2]],
+    });
+    old.close();
+
+    const db = await openLogDb(name);
+    expect(db.version).toBe(DB_VERSION);
+    const store = new LocalEventStore(db);
+    expect((await store.readStream('a')).events.map((e) => [e.id, e.version, e.data])).toEqual(
+      mine.map((e) => [e.id, e.version, e.data]),
+    );
+    // A retry is found in the plain text; the next append is packed.
+    expect(
+      await store.append(
+        'a',
+        mine.map((e) => ({ id: e.id, type: e.type, data: e.data })),
+      ),
+    ).toEqual({ version: 2, positions: [1, 2] });
+    await store.append('a', [{ id: crypto.randomUUID(), type: 'Paid', data: {} }], { expectedVersion: 2 });
+    const texts = (await db.getAll('log')).map((r) => r.ev[0]);
+    expect(texts).toEqual(['[', '{']);
+    expect((await store.readStream('a')).events.map((e) => e.version)).toEqual([1, 2, 3]);
     await store.close();
   });
 });

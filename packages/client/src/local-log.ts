@@ -1,7 +1,15 @@
 import type { EventFilter, ExpectedVersion, Limits } from '@edgelog/core';
 import { randomId } from '@edgelog/core';
 import type { IDBPObjectStore, IDBPTransaction, StoreNames } from 'idb';
-import type { CommitInfo, LogDb, LogRecord, LogSchema, RememberedCommand, StoredEvent } from './db.ts';
+import type {
+  CommitInfo,
+  Durability,
+  LogDb,
+  LogRecord,
+  LogSchema,
+  RememberedCommand,
+  StoredEvent,
+} from './db.ts';
 import { decodeRecord, eventsOf, finalize, type StoredRecord } from './db.ts';
 import { ClientError, idempotencyConflict, streamNotFound } from './errors.ts';
 import { ProjectionRunner } from './projections.ts';
@@ -192,6 +200,8 @@ export class LocalLog {
     private readonly onWrite: (tail: number) => void,
     private readonly projections: ProjectionRunner = new ProjectionRunner([]),
     private readonly now: () => string = () => new Date().toISOString(),
+    /** The durability hint of the append transactions (see `Durability`). */
+    private readonly durability: Durability = 'default',
   ) {}
 
   append(
@@ -291,7 +301,9 @@ export class LocalLog {
   }
 
   async #commitGroup(jobs: Job[]): Promise<void> {
-    const tx: Tx = this.db.transaction(writeScope(this.projections), 'readwrite');
+    const tx: Tx = this.db.transaction(writeScope(this.projections), 'readwrite', {
+      durability: this.durability,
+    });
     const done = tx.done;
     done.catch(() => undefined);
     const log = tx.objectStore('log');

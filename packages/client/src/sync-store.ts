@@ -2,7 +2,16 @@ import type { EventEnvelope, WireError } from '@edgelog/core';
 import { randomId } from '@edgelog/core';
 import type { IDBPTransaction, StoreNames } from 'idb';
 import { STALE_VERSION, staleAfter } from './commit-chain.ts';
-import type { CommitInfo, LogDb, LogRecord, LogSchema, Rejection, StoredEvent, SyncMeta } from './db.ts';
+import type {
+  CommitInfo,
+  Durability,
+  LogDb,
+  LogRecord,
+  LogSchema,
+  Rejection,
+  StoredEvent,
+  SyncMeta,
+} from './db.ts';
 import { decodeRecord, finalize, withUnacked } from './db.ts';
 import { toEnvelope } from './envelope.ts';
 import { streamRecords, tailKey, writeScope } from './local-log.ts';
@@ -31,6 +40,8 @@ export interface SyncStoreDeps {
   now?: () => string;
   /** Called after every committed write with the new tail position. */
   onWrite: (tail: number) => void;
+  /** The durability hint of its write transactions (see `Durability`). */
+  durability?: Durability;
 }
 
 export type ReplayResult =
@@ -129,7 +140,7 @@ export class SyncStore {
 
   #tx(): Tx {
     const scope = [...writeScope(this.deps.projections), 'meta', 'rejections'] as StoreNames<LogSchema>[];
-    return this.db.transaction(scope, 'readwrite');
+    return this.db.transaction(scope, 'readwrite', { durability: this.deps.durability ?? 'default' });
   }
 
   async meta(): Promise<SyncMeta> {

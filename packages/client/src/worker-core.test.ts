@@ -2,6 +2,9 @@ import 'fake-indexeddb/auto';
 import { defineEvent, eventRegistry } from '@edgelog/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { z } from 'zod';
+import { openLogDb } from './db.ts';
+import { ProjectionRunner } from './projections.ts';
+import { SyncStore } from './sync-store.ts';
 import { WorkerCore } from './worker-core.ts';
 
 const Renamed = defineEvent({
@@ -117,5 +120,49 @@ describe('WorkerCore projection queries', () => {
       { name: 'names', version: 1, checkpoint: 4, head: 4, parked: 0 },
     ]);
     await expect(c.queryProjection('nope')).rejects.toMatchObject({ code: 'NotFound' });
+  });
+});
+
+describe('the durability option', () => {
+  it("reaches every write transaction of the log: appends and the sync store's", async () => {
+    const proto = (globalThis as unknown as { IDBDatabase: { prototype: IDBDatabase } }).IDBDatabase
+      .prototype;
+    const original = proto.transaction;
+    const writes: Array<string | undefined> = [];
+    proto.transaction = function (
+      this: IDBDatabase,
+      ...args: Parameters<IDBDatabase['transaction']>
+    ): IDBTransaction {
+      if (args[1] === 'readwrite') writes.push(args[2]?.durability);
+      return original.apply(this, args);
+    } as IDBDatabase['transaction'];
+    try {
+      const c = new WorkerCore({ registry });
+      open.push(c);
+      await c.init({
+        url: 'http://unused',
+        store: 's',
+        dbName: `core-${++n}`,
+        sync: false,
+        durability: 'strict',
+      });
+      await c.append('user-a', [{ type: 'Renamed', data: { name: 'A', tags: [] } }]);
+      expect(writes.length).toBeGreaterThan(0);
+      expect(new Set(writes)).toEqual(new Set(['strict']));
+      // The sync store (pulls, acknowledgements, rejections, rebases) writes with the same hint.
+      const db = await openLogDb(`core-${++n}`);
+      const sync = new SyncStore(db, {
+        projections: new ProjectionRunner([]),
+        deciders: {},
+        onWrite: () => undefined,
+        durability: 'strict',
+      });
+      writes.length = 0;
+      await sync.reject('no-such-commit', { code: 'Validation', message: 'no' });
+      expect(writes).toEqual(['strict']);
+      db.close();
+    } finally {
+      proto.transaction = original;
+    }
   });
 });

@@ -11,7 +11,7 @@ import type {
 } from '@edgelog/core';
 import { randomId, Subscriber, shouldSnapshot, snapshotKey } from '@edgelog/core';
 import type { StoreNames } from 'idb';
-import { type LogSchema, openLogDb, type Rejection, type SnapshotRecord } from './db.ts';
+import { type Durability, type LogSchema, openLogDb, type Rejection, type SnapshotRecord } from './db.ts';
 import { type LocalEnvelope, toEnvelope } from './envelope.ts';
 import { ClientError, toPlainError } from './errors.ts';
 import { defaultClientLimits } from './local-event-store.ts';
@@ -59,6 +59,8 @@ export interface InitOptions {
   live?: boolean;
   /** Do not sync at all (local-only). Default false. */
   sync?: boolean;
+  /** The durability hint of the local log's write transactions. Default `'default'`. */
+  durability?: Durability;
 }
 
 export interface AppendInput {
@@ -179,7 +181,15 @@ export class WorkerCore {
       });
       void this.#engine?.stop();
     });
-    this.#log = new LocalLog(db, this.#limits, (tail) => this.#written(tail, true), this.#projections);
+    const durability = options.durability ?? 'default';
+    this.#log = new LocalLog(
+      db,
+      this.#limits,
+      (tail) => this.#written(tail, true),
+      this.#projections,
+      undefined,
+      durability,
+    );
     // The sync engine's own writes need no new round: only the log cache and the others hear of them.
     const onWrite = (tail: number) => {
       this.#log.invalidate();
@@ -190,6 +200,7 @@ export class WorkerCore {
       projections: this.#projections,
       deciders: (this.setup.deciders ?? {}) as Record<string, ReplayDecider>,
       onWrite,
+      durability,
     };
     if (registry) {
       deps.upcast = (e) => registry.upcast(e);

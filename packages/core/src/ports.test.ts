@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { EventId } from './envelope.ts';
 import { randomId, uuidv7 } from './ports.ts';
 
@@ -23,5 +23,23 @@ describe('uuidv7', () => {
   it('differs between ids made in the same millisecond', () => {
     const ids = new Set(Array.from({ length: 1000 }, () => uuidv7(1_700_000_000_000)));
     expect(ids.size).toBe(1000);
+  });
+
+  it('draws random bytes in blocks, each byte once, and stays random across refills', () => {
+    const { crypto } = globalThis as unknown as { crypto: { getRandomValues(a: Uint8Array): Uint8Array } };
+    const spy = vi.spyOn(crypto, 'getRandomValues');
+    try {
+      const ids = Array.from({ length: 2000 }, () => uuidv7(1_700_000_000_000));
+      // 2,000 ids take 20,000 random bytes: 5 or 6 draws of 4 KiB, not 2,000 draws.
+      expect(spy.mock.calls.length).toBeGreaterThanOrEqual(4);
+      expect(spy.mock.calls.length).toBeLessThanOrEqual(6);
+      expect(new Set(ids).size).toBe(2000);
+      // The random tails share no 10-byte run: no byte range was handed out twice.
+      const tails = new Set(ids.map((id) => id.replace(/-/g, '').slice(12)));
+      expect(tails.size).toBe(2000);
+      for (const id of ids) expect(EventId.safeParse(id).success).toBe(true);
+    } finally {
+      spy.mockRestore();
+    }
   });
 });
