@@ -438,3 +438,17 @@ export function openLogDb(name: string, onBlocking?: () => void): Promise<LogDb>
     return opened;
   });
 }
+
+/** Runs `fn` in `tx`; a throw aborts the transaction (IndexedDB would commit the requests made so far). */
+export async function abortOnThrow<T>(tx: { abort(): void }, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    try {
+      tx.abort();
+    } catch {
+      // Already finished or aborted.
+    }
+    throw e;
+  }
+}

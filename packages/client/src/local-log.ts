@@ -10,7 +10,7 @@ import type {
   RememberedCommand,
   StoredEvent,
 } from './db.ts';
-import { decodeRecord, eventsOf, finalize, type StoredRecord } from './db.ts';
+import { abortOnThrow, decodeRecord, eventsOf, finalize, type StoredRecord } from './db.ts';
 import { ClientError, idempotencyConflict, streamNotFound } from './errors.ts';
 import { ProjectionRunner } from './projections.ts';
 import { checkExpectedVersion, type ValidEvent, validateAppend } from './validate.ts';
@@ -430,7 +430,8 @@ export class LocalLog {
       if (warm && isConstraintError(e)) throw new StaleCache();
       throw e;
     }
-    await this.projections.apply(tx, events);
+    // A throw here (a row that cannot be stored) must not leave the record added above.
+    await abortOnThrow(tx, () => this.projections.apply(tx, events));
     await done;
     const next = this.#cache ?? { tail: 0, versions: new Map<string, number>() };
     next.tail = lp;

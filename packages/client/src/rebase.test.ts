@@ -223,4 +223,26 @@ describe('a throw inside a sync transaction aborts it (IndexedDB would commit wh
     expect(await db.getAll('rejections')).toEqual([]);
     expect((await sync.outbox()).map((c) => c.commit.commitId)).toEqual([pending!.commit.commitId]);
   });
+
+  it('a local append whose projection cannot store its row is refused whole: no pending events without their view', async () => {
+    const db = await openLogDb(`rebase-${++dbs}`);
+    opened.push(db);
+    const unstorable = defineProjection<unknown>({
+      name: 'unstorable',
+      version: 1,
+      key: (e) => e.stream,
+      initialState: () => 0,
+      // A function cannot be stored: the row's put throws after the events' record was added.
+      evolve: (_s, e) => ((e.data as { n: number }).n > 1 ? { f: () => 1 } : 1),
+    });
+    const log = new LocalLog(db, defaultClientLimits, () => undefined, new ProjectionRunner([unstorable]));
+    await log.append('doc', [{ id: crypto.randomUUID(), type: 'Restocked', data: { n: 1 } }]);
+    const before = { log: await db.getAll('log'), rows: await db.getAll('rows') };
+    await expect(
+      log.append('doc', [{ id: crypto.randomUUID(), type: 'Restocked', data: { n: 2 } }]),
+    ).rejects.toThrow();
+    expect(await db.getAll('log')).toEqual(before.log);
+    expect(await db.getAll('rows')).toEqual(before.rows);
+    expect((await loadStream(db.transaction('log').store, 'doc')).map((e) => e.version)).toEqual([1]);
+  });
 });

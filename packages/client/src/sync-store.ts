@@ -12,7 +12,7 @@ import type {
   StoredEvent,
   SyncMeta,
 } from './db.ts';
-import { decodeRecord, finalize, withUnacked } from './db.ts';
+import { abortOnThrow, decodeRecord, finalize, withUnacked } from './db.ts';
 import { toEnvelope } from './envelope.ts';
 import { streamRecords, tailKey, writeScope } from './local-log.ts';
 import type { ProjectionRunner } from './projections.ts';
@@ -61,20 +61,6 @@ export interface PullApplied {
 type Redecided =
   | { kind: 'replayed'; commitId: string | undefined }
   | { kind: 'rejected'; rejection: Rejection };
-
-/** Runs `fn` in `tx`; a throw aborts the transaction (IndexedDB would commit the requests made so far). */
-async function abortOnThrow<T>(tx: Tx, fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (e) {
-    try {
-      tx.abort();
-    } catch {
-      // Already finished or aborted.
-    }
-    throw e;
-  }
-}
 
 const emptyMeta = (): SyncMeta => ({ key: 'sync', pulled: 0, head: 0 });
 

@@ -11,7 +11,14 @@ import type {
 } from '@edgelog/core';
 import { randomId, Subscriber, shouldSnapshot, snapshotKey } from '@edgelog/core';
 import type { StoreNames } from 'idb';
-import { type Durability, type LogSchema, openLogDb, type Rejection, type SnapshotRecord } from './db.ts';
+import {
+  abortOnThrow,
+  type Durability,
+  type LogSchema,
+  openLogDb,
+  type Rejection,
+  type SnapshotRecord,
+} from './db.ts';
 import { type LocalEnvelope, toEnvelope } from './envelope.ts';
 import { ClientError, toPlainError } from './errors.ts';
 import { defaultClientLimits } from './local-event-store.ts';
@@ -230,7 +237,8 @@ export class WorkerCore {
     if (behind.length === 0) return;
     // One refold in canonical order (see ProjectionRunner.rebuild), in one transaction.
     const tx = db.transaction(CATCH_UP_SCOPE, 'readwrite');
-    await this.#projections.rebuild(tx, behind);
+    // A throw must not commit the cleared rows without their refold.
+    await abortOnThrow(tx, () => this.#projections.rebuild(tx, behind));
     await tx.done;
   }
 
