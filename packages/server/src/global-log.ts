@@ -153,19 +153,24 @@ export class GlobalLog {
     );
   }
 
-  /** Events after position `after`, in position order, within `scope`, at most `limit`. */
-  scan(after: number, limit: number, scope: GlobalReadScope): EventEnvelope[] {
-    const events: EventEnvelope[] = [];
+  /** The segment rows in position order, from the one that holds position `after + 1`. */
+  private segmentsFrom(after: number) {
     const first = this.sql
       .exec<{ p: number }>(
         'SELECT first_position AS p FROM segments WHERE first_position <= ? ORDER BY first_position DESC LIMIT 1',
         after + 1,
       )
       .toArray()[0];
-    const rows = this.sql.exec(
+    return this.sql.exec(
       `SELECT ${SEGMENT_COLUMNS} FROM segments WHERE first_position >= ? ORDER BY first_position`,
       first?.p ?? 0,
     );
+  }
+
+  /** Events after position `after`, in position order, within `scope`, at most `limit`. */
+  scan(after: number, limit: number, scope: GlobalReadScope): EventEnvelope[] {
+    const events: EventEnvelope[] = [];
+    const rows = this.segmentsFrom(after);
     for (const raw of rows) {
       const row = SegmentRow.parse(raw);
       if (!streamInScope(scope, row.stream)) continue;
@@ -186,16 +191,7 @@ export class GlobalLog {
    */
   chunks(after: number, limit: number, maxChars: number): StoredChunk[] {
     const out: StoredChunk[] = [];
-    const first = this.sql
-      .exec<{ p: number }>(
-        'SELECT first_position AS p FROM segments WHERE first_position <= ? ORDER BY first_position DESC LIMIT 1',
-        after + 1,
-      )
-      .toArray()[0];
-    const rows = this.sql.exec(
-      `SELECT ${SEGMENT_COLUMNS} FROM segments WHERE first_position >= ? ORDER BY first_position`,
-      first?.p ?? 0,
-    );
+    const rows = this.segmentsFrom(after);
     let events = 0;
     let chars = 0;
     for (const raw of rows) {
