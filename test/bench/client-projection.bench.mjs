@@ -51,7 +51,8 @@ try {
 
 Chromium ${version}, persistent context (IndexedDB on disk), medians of ${ROUNDS} rounds. A cold
 client pulls ${fmt(EVENTS)} confirmed events (pages of 5,000 from an in-memory server inside the
-worker) with and without a keyed projection (1,000 keys) folded in the same transactions; the
+worker) with and without a keyed projection (1,000 keys) folded in the same transactions (the
+SDK's default catch-up: the pages that have arrived, up to 50,000 events, per transaction); the
 projection's own rate counts only the extra time it adds. Aggregate: \`execute\` (load, decide,
 append) on a ${fmt(EVENTS)}-event stream, first with a full replay (which stores a snapshot), then
 from the snapshot plus the tail.
