@@ -173,6 +173,9 @@ export class SequencerDO extends DurableObject<ServerEnv> {
         this.ctx.storage.transactionSync(() => this.log.append(request, firstPosition, recordedAt));
         return { status: 'committed', firstPosition, recordedAt };
       } catch (e) {
+        // Only the id index refusing an id is this commit's own answer; any other failure
+        // (a full or failing disk) must fail the whole group, not just this commit.
+        if (!String((e as Error)?.message).includes('UNIQUE constraint failed')) throw e;
         const taken = this.log.findIds(request.ids);
         if (taken.length > 0) return answerTaken(request, taken);
         throw e;

@@ -6,9 +6,11 @@ import { EdgelogError, type EventRegistry, type ValidEvent, validationError } fr
  * schema version it names, or at the type's current version when it names none (never version
  * 1 by default, which would make later reads upcast current data as old data). A violation is a
  * 400 naming the field, `events.<i>.data.<path>`, like every other shape error. The data is
- * stored as the schema parsed it. Types the registry does not define pass unchecked, so an edge
- * can serve writers newer than itself; the client SDK, which knows the app's own types, refuses
- * them (see the README's limits).
+ * stored as sent: a schema that transforms is not applied twice (the client SDK sends its own
+ * parse's output). Types the registry does not define, and versions above a type's current
+ * one, pass unchecked, so an edge can serve writers newer than itself during a rolling deploy
+ * (projections park what they cannot upcast); the client SDK, which knows the app's own types,
+ * refuses unknown ones.
  *
  * `EDGELOG_WRITE_VALIDATION=off` turns this off, for importing history that the current schemas
  * no longer accept (such events are parked by projections that cannot upcast them).
@@ -21,20 +23,33 @@ export function checkSchemas(
   if (!registry) return events;
   for (let i = 0; i < events.length; i++) {
     const event = events[i]!;
-    if (!registry.has(event.type)) continue;
+    const current = currentVersions(registry).get(event.type);
+    if (current === undefined) continue;
     const given = (raw[i] as { schemaVersion?: unknown }).schemaVersion;
+    if (given !== undefined && event.schemaVersion > current) continue;
     try {
       const valid = registry.validate({
         type: event.type,
         data: event.data,
         ...(given === undefined ? {} : { schemaVersion: event.schemaVersion }),
       });
-      events[i] = { ...event, data: valid.data as ValidEvent['data'], schemaVersion: valid.schemaVersion };
+      events[i] = { ...event, schemaVersion: valid.schemaVersion };
     } catch (e) {
       throw prefixed(e, `events.${i}`);
     }
   }
   return events;
+}
+
+const versionsOf = new WeakMap<EventRegistry, ReadonlyMap<string, number>>();
+/** Each defined type's current schema version. */
+function currentVersions(registry: EventRegistry): ReadonlyMap<string, number> {
+  let versions = versionsOf.get(registry);
+  if (!versions) {
+    versions = new Map(registry.definitions.map((d) => [d.type, d.schemaVersion]));
+    versionsOf.set(registry, versions);
+  }
+  return versions;
 }
 
 /** The same error with every issue's path under `prefix`. */

@@ -135,12 +135,21 @@ describe('event data is checked against the configured registry (test/worker.ts:
     const body = (await bad.json()) as ErrorBody;
     expect(body.error.code).toBe('Validation');
     expect(body.error.details?.issues?.map((i) => i.path)).toEqual(['events.1.data.price.currency']);
-    const noVersion = await post(JSON.stringify({ events: [priced(v3, 9)] }));
-    expect(noVersion.status).toBe(400);
-    expect(((await noVersion.json()) as ErrorBody).error.details?.issues?.[0]?.path).toBe(
-      'events.0.schemaVersion',
-    );
     expect(await head()).toBe(0);
+  });
+
+  it('stores data as sent (no second parse) and lets versions newer than the edge`s pass, as unknown types do', async () => {
+    const { store, t, post } = await setup();
+    const extra = { ...v3, note: 'kept' };
+    const res = await post(JSON.stringify({ events: [priced(extra, 3), priced({ anything: true }, 9)] }));
+    expect(res.status).toBe(200);
+    const read = (await (await call(`/v1/stores/${store}/streams/acc-1/events`, { token: t })).json()) as {
+      events: Array<{ schemaVersion: number; data: unknown }>;
+    };
+    expect(read.events.map((e) => [e.schemaVersion, e.data])).toEqual([
+      [3, extra],
+      [9, { anything: true }],
+    ]);
   });
 
   it('an event that names no schema version is written at the current one, not version 1', async () => {
