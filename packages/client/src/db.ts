@@ -168,31 +168,18 @@ export function unpackEvents(text: string): StoredEvent[] {
   let prev: StoredEvent | undefined;
   for (let k = 0; k < list.length; k++) {
     const c = list[k]!;
-    const e: StoredEvent =
-      c.p === undefined
-        ? {
-            id: c.i,
-            stream: c.s ?? parsed.s,
-            type: c.t,
-            schemaVersion: c.n ?? 1,
-            data: c.d,
-            metadata: c.m ?? {},
-            version: c.v ?? prev!.version + 1,
-            lp: c.l ?? prev!.lp + 1,
-            recordedAt: c.r ?? parsed.r,
-          }
-        : {
-            id: c.i,
-            stream: c.s ?? parsed.s,
-            type: c.t,
-            schemaVersion: c.n ?? 1,
-            data: c.d,
-            metadata: c.m ?? {},
-            version: c.v ?? prev!.version + 1,
-            lp: c.l ?? prev!.lp + 1,
-            position: c.p === 0 ? prev!.position! + 1 : c.p,
-            recordedAt: c.r ?? parsed.r,
-          };
+    const e: StoredEvent = {
+      id: c.i,
+      stream: c.s ?? parsed.s,
+      type: c.t,
+      schemaVersion: c.n ?? 1,
+      data: c.d,
+      metadata: c.m ?? {},
+      version: c.v ?? prev!.version + 1,
+      lp: c.l ?? prev!.lp + 1,
+      recordedAt: c.r ?? parsed.r,
+    };
+    if (c.p !== undefined) e.position = c.p === 0 ? prev!.position! + 1 : c.p;
     out[k] = e;
     prev = e;
   }
