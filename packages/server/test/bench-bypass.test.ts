@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { BENCH_BYPASS_HEADER } from '../src/app.ts';
-import { call, freshStore, newEvent, token } from './helpers.ts';
+import { appendTo, call, freshStore, newEvent, token } from './helpers.ts';
 
 // The edge commit bench compares appends through the sequencer with "the same appends without
 // it": the bypass must still answer retries by event id and check the expected version.
@@ -8,13 +8,8 @@ describe('bench-only sequencer bypass (EDGELOG_BENCH=1)', () => {
   it('keeps idempotency by id and the expected version, as a store without a sequencer must', async () => {
     const store = freshStore('bypass');
     const t = await token({ store });
-    const append = (events: unknown[], expectedVersion?: number) =>
-      call(`/v1/stores/${store}/streams/b-1/events`, {
-        method: 'POST',
-        token: t,
-        headers: { [BENCH_BYPASS_HEADER]: 'bypass' },
-        json: expectedVersion === undefined ? { events } : { expectedVersion, events },
-      });
+    const bypass = appendTo(store, t, { [BENCH_BYPASS_HEADER]: 'bypass' });
+    const append = (events: unknown[], expectedVersion?: number) => bypass('b-1', events, expectedVersion);
     const batch = [newEvent(), newEvent()];
     const first = await append(batch, 0);
     expect(await first.json()).toEqual({ version: 2, positions: [1, 2] });

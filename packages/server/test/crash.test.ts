@@ -3,7 +3,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import type { SequencerDO, SequencerFault } from '../src/sequencer-do.ts';
 import type { StreamDO, StreamFault } from '../src/stream-do.ts';
-import { call, freshStore, newEvent, token } from './helpers.ts';
+import { appendTo, call, freshStore, newEvent, token } from './helpers.ts';
 
 interface Page {
   events: Array<{ id: string; stream: string; version: number; position: number }>;
@@ -18,12 +18,7 @@ const sequencerStub = (store: string) => env.SEQUENCERS.get(env.SEQUENCERS.idFro
 async function setup() {
   const store = freshStore('crash');
   const t = await token({ store });
-  const append = (stream: string, events: unknown[], expectedVersion?: number) =>
-    call(`/v1/stores/${store}/streams/${stream}/events`, {
-      method: 'POST',
-      token: t,
-      json: expectedVersion === undefined ? { events } : { expectedVersion, events },
-    });
+  const append = appendTo(store, t);
   const readAll = async () =>
     (await (await call(`/v1/stores/${store}/events?limit=5000`, { token: t })).json()) as Page;
   const readStream = async (stream: string) =>

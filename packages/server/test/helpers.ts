@@ -29,6 +29,17 @@ export function call(
   return exports.default.fetch(new Request(`${BASE}${path}`, { ...init, headers, body: body ?? null }));
 }
 
+/** `POST .../streams/:stream/events` of `store` with `token`, naming `expectedVersion` when given. */
+export const appendTo =
+  (store: string, t: string, headers: Record<string, string> = {}) =>
+  (stream: string, events: unknown[], expectedVersion?: number): Promise<Response> =>
+    call(`/v1/stores/${store}/streams/${stream}/events`, {
+      method: 'POST',
+      token: t,
+      headers,
+      json: expectedVersion === undefined ? { events } : { expectedVersion, events },
+    });
+
 /**
  * `call` on the same Worker with `EDGELOG_WRITE_VALIDATION=off`: writes events that the
  * registry's current schemas refuse, as history stored before them would be.

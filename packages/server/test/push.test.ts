@@ -2,7 +2,7 @@ import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import type { SequencerDO } from '../src/sequencer-do.ts';
-import { call, freshStore, newEvent, token } from './helpers.ts';
+import { appendTo, call, freshStore, newEvent, token } from './helpers.ts';
 
 interface Result {
   status: string;
@@ -201,12 +201,7 @@ describe('the sequencer writes first and lets the id index refuse a taken id', (
   it('a commit refused inside a group leaves nothing of itself and the others land gap-free', async () => {
     const store = freshStore('refused');
     const t = await token({ store });
-    const append = (stream: string, events: unknown[], expectedVersion?: number) =>
-      call(`/v1/stores/${store}/streams/${stream}/events`, {
-        method: 'POST',
-        token: t,
-        json: expectedVersion === undefined ? { events } : { expectedVersion, events },
-      });
+    const append = appendTo(store, t);
     const first = newEvent();
     expect((await append('s-a', [first])).status).toBe(200);
     const answers = await Promise.all([
