@@ -21,9 +21,10 @@ export function checkSchemas(
   raw: readonly unknown[],
 ): ValidEvent[] {
   if (!registry) return events;
+  const versions = currentVersions(registry);
   for (let i = 0; i < events.length; i++) {
     const event = events[i]!;
-    const current = currentVersions(registry).get(event.type);
+    const current = versions.get(event.type);
     if (current === undefined) continue;
     const given = (raw[i] as { schemaVersion?: unknown }).schemaVersion;
     if (given !== undefined && event.schemaVersion > current) continue;
