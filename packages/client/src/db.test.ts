@@ -166,24 +166,28 @@ describe('the IndexedDB upgrade ladder', () => {
   });
 });
 
+/** A database at version 6 or 7 (their stores are the same; version 7 changed the records). */
+const openStoresOf6And7 = (name: string, version: 6 | 7) =>
+  openDB(name, version, {
+    upgrade(db) {
+      const log = db.createObjectStore('log', { keyPath: 'to' });
+      log.createIndex('pending', 'pq');
+      log.createIndex('unacked', 'pn');
+      log.createIndex('local', 'li');
+      log.createIndex('from', 'from', { unique: true });
+      log.createIndex('heads', 'heads', { multiEntry: true });
+      db.createObjectStore('rejections', { keyPath: 'commitId' });
+      db.createObjectStore('meta', { keyPath: 'key' });
+      db.createObjectStore('rows', { keyPath: ['p', 'k'] });
+      db.createObjectStore('checkpoints', { keyPath: 'p' });
+      db.createObjectStore('snapshots', { keyPath: 'key' });
+    },
+  });
+
 describe('the version 7 rung: events as one JSON text per record', () => {
   it('upgrades a version 6 database without losing an event, the outbox or a version', async () => {
     const name = 'ladder-v6';
-    const old = await openDB(name, 6, {
-      upgrade(db) {
-        const log = db.createObjectStore('log', { keyPath: 'to' });
-        log.createIndex('pending', 'pq');
-        log.createIndex('unacked', 'pn');
-        log.createIndex('local', 'li');
-        log.createIndex('from', 'from', { unique: true });
-        log.createIndex('heads', 'heads', { multiEntry: true });
-        db.createObjectStore('rejections', { keyPath: 'commitId' });
-        db.createObjectStore('meta', { keyPath: 'key' });
-        db.createObjectStore('rows', { keyPath: ['p', 'k'] });
-        db.createObjectStore('checkpoints', { keyPath: 'p' });
-        db.createObjectStore('snapshots', { keyPath: 'key' });
-      },
-    });
+    const old = await openStoresOf6And7(name, 6);
     const event = (stream: string, n: number, version: number, lp: number, position?: number) => ({
       id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
       stream,
@@ -357,21 +361,7 @@ describe('the version 8 rung: packed record texts', () => {
 
   it('opens a version 7 database: plain texts read as they are, rewritten records are packed', async () => {
     const name = 'ladder-v7';
-    const old = await openDB(name, 7, {
-      upgrade(db) {
-        const log = db.createObjectStore('log', { keyPath: 'to' });
-        log.createIndex('pending', 'pq');
-        log.createIndex('unacked', 'pn');
-        log.createIndex('local', 'li');
-        log.createIndex('from', 'from', { unique: true });
-        log.createIndex('heads', 'heads', { multiEntry: true });
-        db.createObjectStore('rejections', { keyPath: 'commitId' });
-        db.createObjectStore('meta', { keyPath: 'key' });
-        db.createObjectStore('rows', { keyPath: ['p', 'k'] });
-        db.createObjectStore('checkpoints', { keyPath: 'p' });
-        db.createObjectStore('snapshots', { keyPath: 'key' });
-      },
-    });
+    const old = await openStoresOf6And7(name, 7);
     const mine = [1, 2].map((n) => ({
       id: `00000000-0000-4000-8000-${String(n).padStart(12, '0')}`,
       stream: 'a',
