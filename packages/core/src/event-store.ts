@@ -42,6 +42,13 @@ export interface ReadAllResult {
   events: EventEnvelope[];
   /** The store's last position when the page was read. */
   head: number;
+  /**
+   * The last position the read examined (at least `after`): every matching event up to it is
+   * in `events`. Resume after it; caught up when it reaches `head`. A filtered read may stop
+   * early (`Limits.maxScanPerRead`) with a short or empty page, so the page's length says
+   * nothing about the end. Unfiltered: the last event's position for a full page, else `head`.
+   */
+  scannedTo: number;
 }
 
 export interface SubscribeOptions {

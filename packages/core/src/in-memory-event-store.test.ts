@@ -5,6 +5,6 @@ describeEventStoreContract('InMemoryEventStore', () => ({ store: new InMemoryEve
   modelRuns: 100,
 });
 describeEventStoreContract('InMemoryEventStore with strict limits', () => {
-  const limits = { maxEventBytes: 1024, maxEventsPerAppend: 50 };
+  const limits = { maxEventBytes: 1024, maxEventsPerAppend: 50, maxScanPerRead: 7 };
   return { store: new InMemoryEventStore({ limits }), limits };
 });

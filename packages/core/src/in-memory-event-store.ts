@@ -15,7 +15,7 @@ import type {
 } from './event-store.ts';
 import { checkExpectedVersion } from './expected-version.ts';
 import type { Limits } from './limits.ts';
-import { defaultLimits } from './limits.ts';
+import { defaultLimits, scanBudget } from './limits.ts';
 import type { Clock } from './ports.ts';
 import { systemClock } from './ports.ts';
 import { Subscriber } from './subscriber.ts';
@@ -114,12 +114,20 @@ export class InMemoryEventStore implements EventStore {
 
   async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
     const limit = Math.min(options.limit ?? this.limits.defaultPageSize, this.limits.maxPageSize);
+    const after = options.after ?? 0;
+    const end = Math.min(this.#log.length, after + scanBudget(this.limits, limit));
     const out: EventEnvelope[] = [];
-    for (let i = options.after ?? 0; i < this.#log.length && out.length < limit; i++) {
+    let scannedTo = Math.max(after, end);
+    for (let i = after; i < end; i++) {
       const e = this.#log[i]!;
-      if (matchesFilter(options.filter, e)) out.push(e);
+      if (!matchesFilter(options.filter, e)) continue;
+      out.push(e);
+      if (out.length === limit) {
+        scannedTo = i + 1;
+        break;
+      }
     }
-    return { events: out, head: this.#log.length };
+    return { events: out, head: this.#log.length, scannedTo };
   }
 
   subscribe(options: SubscribeOptions, handler: EventHandler): Subscription {

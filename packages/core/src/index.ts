@@ -63,7 +63,7 @@ export { checkExpectedVersion, ExpectedVersion } from './expected-version.ts';
 export type { InMemoryEventStoreOptions } from './in-memory-event-store.ts';
 export { InMemoryEventStore } from './in-memory-event-store.ts';
 export type { Limits } from './limits.ts';
-export { defaultLimits, eventSize, utf8Length } from './limits.ts';
+export { defaultLimits, eventSize, scanBudget, utf8Length } from './limits.ts';
 export type { Clock, IdSource } from './ports.ts';
 export { randomId, systemClock, uuidv7 } from './ports.ts';
 export type { ParkedEvent, ProjectBatchOptions, ProjectedBatch, ProjectionDefinition } from './projection.ts';

@@ -15,6 +15,13 @@ export interface Limits {
   defaultPageSize: number;
   /** Largest page a read may ask for. Default 5,000. */
   maxPageSize: number;
+  /**
+   * Most log positions one read of the global log examines (never fewer than its page
+   * limit). A filtered read that matches few events stops there and answers with the
+   * matches found so far and `scannedTo`, the last position it examined, so that one read is
+   * bounded work however sparse the filter. Default 10,000.
+   */
+  maxScanPerRead: number;
 }
 
 export const defaultLimits: Readonly<Limits> = Object.freeze({
@@ -24,7 +31,13 @@ export const defaultLimits: Readonly<Limits> = Object.freeze({
   maxCommitsPerPush: 100,
   defaultPageSize: 500,
   maxPageSize: 5000,
+  maxScanPerRead: 10_000,
 });
+
+/** How many log positions a global read with page `limit` may examine under `limits`. */
+export function scanBudget(limits: Pick<Limits, 'maxScanPerRead'>, limit: number): number {
+  return Math.max(limit, limits.maxScanPerRead);
+}
 
 // biome-ignore lint/suspicious/noControlCharactersInRegex: the whole 7-bit range is the point
 const ASCII = /^[\x00-\x7f]*$/;

@@ -14,6 +14,7 @@ import {
   PushResponse,
   paths,
   ReadAllQuery,
+  ReadAllResponse,
   ReadStreamQuery,
   ServerMessage,
 } from './protocol.ts';
@@ -33,6 +34,16 @@ describe('wire protocol v1', () => {
     });
     expect(ReadAllQuery.safeParse({ limit: '100000' }).success).toBe(false);
     expect(ReadAllQuery.safeParse({ after: '-1' }).success).toBe(false);
+  });
+
+  it('a global page says how far it scanned', () => {
+    expect(ReadAllResponse.parse({ events: [], head: 30_000, scannedTo: 10_000 })).toEqual({
+      events: [],
+      head: 30_000,
+      scannedTo: 10_000,
+    });
+    expect(ReadAllResponse.safeParse({ events: [], head: 3 }).success).toBe(false);
+    expect(ReadAllResponse.safeParse({ events: [], head: 3, scannedTo: -1 }).success).toBe(false);
   });
 
   it('answers push commit by commit with a discriminated result', () => {

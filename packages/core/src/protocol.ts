@@ -63,14 +63,24 @@ export const ReadAllQuery = z.object({
 export type ReadAllQuery = z.infer<typeof ReadAllQuery>;
 
 /**
- * A page of the global log. A page with fewer events than the limit asked for holds every
- * matching event up to `head`, so a reader may resume after `head`; a full page resumes after
- * its last event.
+ * A page of the global log. It holds every matching event in (`after`, `scannedTo`], so a
+ * reader resumes after `scannedTo`, and it has caught up when `scannedTo` reaches `head`.
+ * A read examines at most `maxScanPerRead` log positions (never fewer than its limit), so a
+ * sparse filter may answer a short page, even an empty one, well before `head`: only
+ * `scannedTo` says where to go on. An unfiltered page ends at its last event when full and at
+ * `head` when short, as it always did.
  */
 export const ReadAllResponse = z.object({
   events: z.array(EventEnvelope),
   /** The store's last position when the page was read. */
   head: z.number().int().min(0),
+  scannedTo: z
+    .number()
+    .int()
+    .min(0)
+    .describe(
+      'The last position this read examined (at least `after`): every matching event up to it is in `events`. Read the next page with `after=scannedTo`; caught up when it reaches `head`. A filtered read stops after `maxScanPerRead` positions, so a short or empty page does not mean the end.',
+    ),
 });
 export type ReadAllResponse = z.infer<typeof ReadAllResponse>;
 

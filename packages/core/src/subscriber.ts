@@ -51,17 +51,18 @@ export class Subscriber implements Subscription {
       while (this.#dirty && !this.#closed) {
         this.#dirty = false;
         for (;;) {
+          const before = this.#cursor;
           const page = await this.readPage(this.#cursor, this.pageSize);
           for (const event of page.events) {
             if (this.#closed) return;
             await this.handler(event);
             this.#cursor = event.position ?? this.#cursor;
           }
-          // A short page means every match up to `head` was in it (the protocol's promise).
-          if (page.events.length < this.pageSize) {
-            if (page.head > this.#cursor) this.#cursor = page.head;
-            break;
-          }
+          // The page held every match up to `scannedTo` (the protocol's promise), which a
+          // sparse filter reaches long before `head`: only `scannedTo` says how far it got.
+          // A page that moved nothing (a store behind its own head) ends the round, not a spin.
+          if (page.scannedTo > this.#cursor) this.#cursor = page.scannedTo;
+          if (this.#cursor >= page.head || this.#cursor === before) break;
         }
         if (!this.#isCaughtUp) {
           this.#isCaughtUp = true;

@@ -53,8 +53,10 @@ export function describeLogContract(ctx: ContractContext): void {
         const page = await store.readAll({ after: 1, limit: 2 });
         expect(page.events.map((e) => e.position)).toEqual([2, 3]);
         expect(page.head).toBe(4);
+        expect(page.scannedTo).toBe(3);
         const orders = await store.readAll({ filter: { streamPrefix: 'order-' } });
         expect(orders.events.map((e) => e.position)).toEqual([1, 2, 4]);
+        expect(orders.scannedTo).toBe(4);
         const placed = await store.readAll({ filter: { types: ['Placed'] } });
         expect(placed.events.map((e) => e.position)).toEqual([1, 4]);
         const both = await store.readAll({
@@ -62,7 +64,51 @@ export function describeLogContract(ctx: ContractContext): void {
           filter: { streamPrefix: 'order-', types: ['Placed'] },
         });
         expect(both.events.map((e) => e.position)).toEqual([4]);
-        expect((await store.readAll({ after: 4 })).events).toEqual([]);
+        expect(await store.readAll({ after: 4 })).toMatchObject({ events: [], head: 4, scannedTo: 4 });
+      },
+      timeout,
+    );
+
+    it(
+      'a sparse filter answers pages within the scan budget; following scannedTo yields every match once, in order',
+      async () => {
+        const { store, limits } = await fresh();
+        const budget = limits?.maxScanPerRead ?? defaultLimits.maxScanPerRead;
+        const hit = `hit-${randomId().slice(0, 6)}`;
+        const noise = uniqueStream('noise');
+        // Matches a few budgets apart (or a few dozen positions apart when the budget is large).
+        const gap = Math.min(budget * 2 + 1, 40);
+        const want: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          await store.append(noise, events(gap, 'Noise'));
+          want.push(...(await store.append(hit, [newEvent('Hit')])).positions);
+        }
+        const head = (await store.append(noise, events(gap, 'Noise'))).positions.at(-1)!;
+        for (const filter of [
+          { types: ['Hit'] },
+          { streamPrefix: hit },
+          { streamPrefix: 'hit-', types: ['Hit'] },
+        ])
+          for (const limit of [1, 2, 500]) {
+            const seen: number[] = [];
+            let after = 0;
+            for (let pages = 0; ; pages++) {
+              expect(pages).toBeLessThan(head + 1);
+              const page = await store.readAll({ after, limit, filter });
+              expect(page.head).toBe(head);
+              expect(page.events.length).toBeLessThanOrEqual(limit);
+              expect(page.scannedTo).toBeGreaterThan(after);
+              expect(page.scannedTo - after).toBeLessThanOrEqual(Math.max(limit, budget));
+              for (const e of page.events)
+                expect(e.position! > after && e.position! <= page.scannedTo).toBe(true);
+              seen.push(...page.events.map((e) => e.position!));
+              after = page.scannedTo;
+              if (after >= page.head) break;
+            }
+            expect(seen).toEqual(want);
+            expect(after).toBe(head);
+          }
+        expect(await readAllEvents(store, 0, { types: ['Hit'] }, 2)).toHaveLength(5);
       },
       timeout,
     );
@@ -115,6 +161,50 @@ export function describeLogContract(ctx: ContractContext): void {
           [a, 4],
           [a, 5],
         ]);
+      },
+      timeout,
+    );
+
+    it(
+      'a filtered subscription over a sparse log (matches scan budgets apart) catches up, then goes live',
+      async () => {
+        const { store, limits } = await fresh();
+        // A subscription reads pages of 500, and a read may always scan as far as its page:
+        // matches farther apart than that, when a store's budget makes it affordable.
+        const reach = Math.max(limits?.maxScanPerRead ?? defaultLimits.maxScanPerRead, 500);
+        const gap = reach <= 1000 ? reach + 1 : 40;
+        const perAppend = limits?.maxEventsPerAppend ?? defaultLimits.maxEventsPerAppend;
+        const noise = uniqueStream('noise');
+        const addNoise = async () => {
+          let head = 0;
+          for (let n = 0; n < gap; n += perAppend)
+            head = (await store.append(noise, events(Math.min(perAppend, gap - n), 'Noise'))).positions.at(
+              -1,
+            )!;
+          return head;
+        };
+        const rare = `rare-${randomId().slice(0, 6)}`;
+        const want: string[] = [];
+        for (let i = 0; i < 3; i++) {
+          await addNoise();
+          const e = newEvent('Rare');
+          await store.append(rare, [e]);
+          want.push(e.id);
+        }
+        const head = await addNoise();
+        const seen: string[] = [];
+        const sub = store.subscribe({ filter: { types: ['Rare'] } }, (e) => {
+          seen.push(e.id);
+        });
+        expect(await sub.caughtUp).toBe(head);
+        expect(seen).toEqual(want);
+        await addNoise();
+        const live = newEvent('Rare');
+        await store.append(rare, [live]);
+        await waitFor(() => seen.length >= 4, delivery, 'the live match');
+        await sleep(50);
+        await sub.close();
+        expect(seen).toEqual([...want, live.id]);
       },
       timeout,
     );

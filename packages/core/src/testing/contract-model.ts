@@ -30,7 +30,7 @@ export function describeModelContract(ctx: ContractContext): void {
 // ---- model ------------------------------------------------------------------------------
 interface Model {
   streams: Map<string, string[]>;
-  log: Array<{ id: string; stream: string; version: number }>;
+  log: Array<{ id: string; stream: string; version: number; type: string }>;
   appends: Array<{ stream: string; events: NewEvent[]; version: number; positions: number[] }>;
 }
 
@@ -78,7 +78,7 @@ class AppendCommand implements fc.AsyncCommand<Model, EventStore> {
     expect(result).toEqual({ version: version + batch.length, positions });
     m.streams.set(this.stream, [...ids, ...batch.map((e) => e.id)]);
     batch.forEach((e, i) => {
-      m.log.push({ id: e.id, stream: this.stream, version: version + i + 1 });
+      m.log.push({ id: e.id, stream: this.stream, version: version + i + 1, type: e.type });
     });
     m.appends.push({ stream: this.stream, events: batch, version: version + batch.length, positions });
   }
@@ -128,8 +128,45 @@ class ReadAllCommand implements fc.AsyncCommand<Model, EventStore> {
     expect(page.events.map((e) => [e.id, e.stream, e.version, e.position])).toEqual(
       expected.map((e, i) => [e.id, e.stream, e.version, this.after + i + 1]),
     );
+    // Unfiltered, a page covers what it holds: up to its last event when full, else the head.
+    expect(page.scannedTo).toBe(
+      expected.length === this.limit ? this.after + this.limit : Math.max(this.after, m.log.length),
+    );
   }
   toString = () => `readAll(after ${this.after}, limit ${this.limit})`;
+}
+
+/** A filtered read of the whole log after `after`, page by page, following `scannedTo`. */
+class ReadFilteredCommand implements fc.AsyncCommand<Model, EventStore> {
+  constructor(
+    readonly after: number,
+    readonly limit: number,
+    readonly type: string,
+  ) {}
+  check = () => true;
+  async run(m: Model, store: EventStore): Promise<void> {
+    const seen: Array<number | undefined> = [];
+    let cursor = this.after;
+    for (;;) {
+      const page = await store.readAll({ after: cursor, limit: this.limit, filter: { types: [this.type] } });
+      expect(page.events.length).toBeLessThanOrEqual(this.limit);
+      expect(page.scannedTo).toBeGreaterThanOrEqual(cursor);
+      for (const e of page.events) {
+        expect(e.type).toBe(this.type);
+        expect(e.position! > cursor && e.position! <= page.scannedTo).toBe(true);
+      }
+      seen.push(...page.events.map((e) => e.position));
+      if (page.scannedTo >= page.head) break;
+      expect(page.scannedTo).toBeGreaterThan(cursor);
+      cursor = page.scannedTo;
+    }
+    const expected = m.log
+      .map((e, i) => ({ ...e, position: i + 1 }))
+      .filter((e) => e.position > this.after && e.type === this.type)
+      .map((e) => e.position);
+    expect(seen).toEqual(expected);
+  }
+  toString = () => `readFiltered(after ${this.after}, limit ${this.limit}, ${this.type})`;
 }
 
 function modelCommands(): Array<fc.Arbitrary<fc.AsyncCommand<Model, EventStore>>> {
@@ -147,5 +184,12 @@ function modelCommands(): Array<fc.Arbitrary<fc.AsyncCommand<Model, EventStore>>
     fc
       .tuple(fc.integer({ min: 0, max: 30 }), fc.integer({ min: 1, max: 10 }))
       .map(([a, l]) => new ReadAllCommand(a, l)),
+    fc
+      .tuple(
+        fc.integer({ min: 0, max: 30 }),
+        fc.integer({ min: 1, max: 4 }),
+        fc.constantFrom('T1', 'T2', 'T3'),
+      )
+      .map(([a, l, t]) => new ReadFilteredCommand(a, l, t)),
   ];
 }

@@ -1,4 +1,4 @@
-import type { EventEnvelope, NewEvent } from '../envelope.ts';
+import type { EventEnvelope, EventFilter, NewEvent } from '../envelope.ts';
 import type { EventStore, ReadAllResult } from '../event-store.ts';
 import type { Limits } from '../limits.ts';
 import { randomId } from '../ports.ts';
@@ -43,14 +43,22 @@ export async function codeOf(p: Promise<unknown>): Promise<string> {
   return 'resolved';
 }
 
-export async function readAllEvents(store: EventStore, after = 0): Promise<EventEnvelope[]> {
+/** Every event after `after` (matching `filter`), page by page, following each page's `scannedTo`. */
+export async function readAllEvents(
+  store: EventStore,
+  after = 0,
+  filter?: EventFilter,
+  limit = 500,
+): Promise<EventEnvelope[]> {
   const out: EventEnvelope[] = [];
   let cursor = after;
   for (;;) {
-    const page: ReadAllResult = await store.readAll({ after: cursor, limit: 500 });
+    const page: ReadAllResult = await store.readAll({ after: cursor, limit, ...(filter ? { filter } : {}) });
     out.push(...page.events);
-    if (page.events.length < 500) return out;
-    cursor = page.events.at(-1)!.position!;
+    if (page.scannedTo >= page.head) return out;
+    if (page.scannedTo <= cursor)
+      throw new Error(`a page after ${cursor} did not move (scannedTo ${page.scannedTo})`);
+    cursor = page.scannedTo;
   }
 }
 
