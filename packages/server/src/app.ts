@@ -148,6 +148,7 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
       query.after ?? 0,
       query.limit ?? limits.defaultPageSize,
       scope,
+      limits.maxScanPerRead,
     );
     return c.json(upcastPage(page));
   };

@@ -8,6 +8,12 @@ export interface StoredChunk extends LoggedChunk {
   stream: string;
 }
 
+/** A page of the global log: the events found, and the last position examined for them. */
+export interface ScanPage {
+  events: EventEnvelope[];
+  scannedTo: number;
+}
+
 /** What a global read may see: the query's filter and the token's stream prefixes. */
 export interface GlobalReadScope {
   filter?: EventFilter;
@@ -153,8 +159,11 @@ export class GlobalLog {
     );
   }
 
-  /** The segment rows in position order, from the one that holds position `after + 1`. */
-  private segmentsFrom(after: number) {
+  /**
+   * The segment rows in position order, from the one that holds position `after + 1` (to the
+   * one that holds `until`, when given).
+   */
+  private segmentsFrom(after: number, until = Number.MAX_SAFE_INTEGER) {
     const first = this.sql
       .exec<{ p: number }>(
         'SELECT first_position AS p FROM segments WHERE first_position <= ? ORDER BY first_position DESC LIMIT 1',
@@ -162,25 +171,38 @@ export class GlobalLog {
       )
       .toArray()[0];
     return this.sql.exec(
-      `SELECT ${SEGMENT_COLUMNS} FROM segments WHERE first_position >= ? ORDER BY first_position`,
+      `SELECT ${SEGMENT_COLUMNS} FROM segments WHERE first_position >= ? AND first_position <= ? ORDER BY first_position`,
       first?.p ?? 0,
+      until,
     );
   }
 
-  /** Events after position `after`, in position order, within `scope`, at most `limit`. */
-  scan(after: number, limit: number, scope: GlobalReadScope): EventEnvelope[] {
+  /**
+   * Events after position `after`, in position order, within `scope`: at most `limit` of them,
+   * from at most `budget` positions of the log (the caller makes it at least `limit`). A
+   * sparse scope stops at the budget with what it found, so one read is bounded work;
+   * `scannedTo` is the last position examined, where the reader goes on.
+   */
+  scan(after: number, limit: number, scope: GlobalReadScope, budget: number): ScanPage {
     const events: EventEnvelope[] = [];
-    const rows = this.segmentsFrom(after);
-    for (const raw of rows) {
+    const until = after + budget;
+    let scannedTo = after;
+    for (const raw of this.segmentsFrom(after, until)) {
       const row = SegmentRow.parse(raw);
-      if (!streamInScope(scope, row.stream)) continue;
-      for (const e of unpackChunk(row.stream, chunkOfRow(row))) {
-        if ((e.position ?? 0) <= after || !inScope(scope, e)) continue;
-        events.push(e);
-        if (events.length >= limit) return events;
-      }
+      const end = Math.min(row.first_position + row.count - 1, until);
+      // A segment of a stream out of scope is passed over whole, without unpacking it.
+      if (streamInScope(scope, row.stream))
+        for (const e of unpackChunk(row.stream, chunkOfRow(row))) {
+          const position = e.position ?? 0;
+          if (position <= after) continue;
+          if (position > until) break;
+          if (!inScope(scope, e)) continue;
+          events.push(e);
+          if (events.length >= limit) return { events, scannedTo: position };
+        }
+      scannedTo = Math.max(scannedTo, end);
     }
-    return events;
+    return { events, scannedTo };
   }
 
   /**

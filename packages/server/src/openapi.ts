@@ -53,7 +53,7 @@ export function openApiDocument(limits: Limits) {
     info: {
       title: 'edgelog sync server',
       version: 'v1',
-      description: `Limits: event ${limits.maxEventBytes} bytes (UTF-8 JSON as sent), ${limits.maxEventsPerAppend} events per append or commit, ${limits.maxRequestBytes} bytes per request, ${limits.maxCommitsPerPush} commits per push, pages default ${limits.defaultPageSize} and at most ${limits.maxPageSize}.`,
+      description: `Limits: event ${limits.maxEventBytes} bytes (UTF-8 JSON as sent), ${limits.maxEventsPerAppend} events per append or commit, ${limits.maxRequestBytes} bytes per request, ${limits.maxCommitsPerPush} commits per push, pages default ${limits.defaultPageSize} and at most ${limits.maxPageSize}; a read of the global log examines at most ${limits.maxScanPerRead} positions (or its page limit, if more) and answers how far it got in \`scannedTo\`, so a sparse filter may answer a short or empty page before \`head\`: resume after \`scannedTo\`.`,
     },
     components: {
       securitySchemes: { bearer: { type: 'http', scheme: 'bearer', bearerFormat: 'JWT' } },
@@ -95,7 +95,10 @@ export function openApiDocument(limits: Limits) {
           summary: "Read the store's global log",
           parameters: [storeParam, ...queryParameters(ReadAllQuery)],
           responses: {
-            '200': { description: 'a page in position order', ...json(ReadAllResponse, 'output') },
+            '200': {
+              description: 'a page in position order; the next one is after `scannedTo`',
+              ...json(ReadAllResponse, 'output'),
+            },
             ...common,
           },
         },
@@ -105,7 +108,10 @@ export function openApiDocument(limits: Limits) {
           summary: 'Pull confirmed events (same page as /events)',
           parameters: [storeParam, ...queryParameters(ReadAllQuery)],
           responses: {
-            '200': { description: 'a page in position order', ...json(ReadAllResponse, 'output') },
+            '200': {
+              description: 'a page in position order; the next one is after `scannedTo`',
+              ...json(ReadAllResponse, 'output'),
+            },
             ...common,
           },
         },

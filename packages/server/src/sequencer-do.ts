@@ -1,10 +1,12 @@
 import { DurableObject } from 'cloudflare:workers';
 import {
   ClientMessage,
+  defaultLimits,
   type EventEnvelope,
   type EventFilter,
   error,
   type ServerMessage,
+  scanBudget,
   toWireError,
   validationError,
 } from '@edgelog/core';
@@ -23,14 +25,16 @@ export interface SequencerApi {
   commit(request: CommitRequest): Promise<CommitOutcome>;
   streamTail(stream: string, afterVersion: number, limit: number): Promise<LoggedChunk[]>;
   findIds(ids: string[]): Promise<IdLocation[]>;
-  readAll(after: number, limit: number, scope: GlobalReadScope): Promise<GlobalPage>;
+  readAll(after: number, limit: number, scope: GlobalReadScope, maxScan?: number): Promise<GlobalPage>;
   readChunks(after: number, limit: number, maxChars: number): Promise<ChunkPage>;
   fetch(request: Request): Promise<Response>;
 }
 
+/** A page of the global log (core's `ReadAllResponse`): see `GlobalLog.scan` for `scannedTo`. */
 export interface GlobalPage {
   events: EventEnvelope[];
   head: number;
+  scannedTo: number;
 }
 
 /** A page of the global log as stored (see `GlobalLog.chunks`), for the store's ProjectionDOs. */
@@ -201,9 +205,19 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     return this.head;
   }
 
-  /** A page of the global log after `after` (exclusive), in position order, within `scope`. */
-  readAll(after: number, limit: number, scope: GlobalReadScope): GlobalPage {
-    return { events: this.scan(after, limit, scope), head: this.head };
+  /**
+   * A page of the global log after `after` (exclusive), in position order, within `scope`,
+   * from at most `max(limit, maxScan)` positions of the log (`maxScan` defaults to
+   * `defaultLimits.maxScanPerRead`).
+   */
+  readAll(
+    after: number,
+    limit: number,
+    scope: GlobalReadScope,
+    maxScan = defaultLimits.maxScanPerRead,
+  ): GlobalPage {
+    const page = this.log.scan(after, limit, scope, scanBudget({ maxScanPerRead: maxScan }, limit));
+    return { ...page, head: this.head };
   }
 
   /**
@@ -213,10 +227,6 @@ export class SequencerDO extends DurableObject<ServerEnv> {
    */
   readChunks(after: number, limit: number, maxChars: number): ChunkPage {
     return { chunks: this.log.chunks(after, limit, maxChars), head: this.head };
-  }
-
-  private scan(after: number, limit: number, scope: GlobalReadScope): EventEnvelope[] {
-    return this.log.scan(after, limit, scope);
   }
 
   // ---- WebSocket subscribers of the global log (hibernating) ----------------------------
@@ -346,23 +356,25 @@ export class SequencerDO extends DurableObject<ServerEnv> {
   }
 
   /**
-   * Sends one catch-up page per task, so a long catch-up never blocks commits. The page that
-   * reaches the head also sends `caught-up` and turns the subscription live in the same
-   * synchronous turn: no commit can land in between, so the first live event is exactly the
-   * one after `caught-up`, and nothing committed during catch-up is skipped or repeated.
+   * Sends one catch-up page per task, so a long catch-up never blocks commits; a page scans
+   * at most `defaultLimits.maxScanPerRead` positions, so a sparse filter's catch-up is many
+   * short tasks, not one long one (a page with no match sends nothing, and the cursor still
+   * moves to its `scannedTo`). The page that reaches the head also sends `caught-up` and
+   * turns the subscription live in the same synchronous turn: no commit can land in between,
+   * so the first live event is exactly the one after `caught-up`, and nothing committed
+   * during catch-up is skipped or repeated.
    */
   private catchUp(ws: WebSocket, id: string): void {
     const state = this.load(ws);
     const sub = state?.subs.find((s) => s.id === id);
     if (!state?.claims || !sub || sub.live) return;
-    const page = this.scan(sub.cursor, CATCH_UP_PAGE, scopeOf(sub, state.claims));
-    if (page.length > 0) send(ws, { type: 'events', subscription: id, events: page });
-    if (page.length < CATCH_UP_PAGE) {
-      sub.cursor = Math.max(sub.cursor, this.head);
+    const page = this.readAll(sub.cursor, CATCH_UP_PAGE, scopeOf(sub, state.claims));
+    if (page.events.length > 0) send(ws, { type: 'events', subscription: id, events: page.events });
+    sub.cursor = Math.max(sub.cursor, page.scannedTo);
+    if (sub.cursor >= this.head) {
       sub.live = true;
       send(ws, { type: 'caught-up', subscription: id, position: sub.cursor });
     } else {
-      sub.cursor = page[page.length - 1]?.position ?? sub.cursor;
       setTimeout(() => this.catchUp(ws, id), 0);
     }
     this.save(ws, state);

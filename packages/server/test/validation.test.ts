@@ -223,5 +223,14 @@ describe('service routes', () => {
     expect(
       JSON.stringify(doc.paths['/v1/stores/{store}/streams/{stream}/events']?.post?.requestBody),
     ).toContain('expectedVersion');
+    // Global pages name how far they scanned, as a field every answer has.
+    type Schema = { required?: string[]; properties?: Record<string, { description?: string }> };
+    type Get = { responses: Record<string, { content: Record<string, { schema: Schema }> }> };
+    for (const path of ['/v1/stores/{store}/events', '/v1/stores/{store}/sync/pull']) {
+      const get = doc.paths[path]?.get as Get | undefined;
+      const page = get?.responses['200']?.content['application/json']?.schema;
+      expect(page?.required).toEqual(expect.arrayContaining(['events', 'head', 'scannedTo']));
+      expect(page?.properties?.scannedTo?.description).toMatch(/after=scannedTo/);
+    }
   });
 });
