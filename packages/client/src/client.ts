@@ -83,7 +83,10 @@ export interface Client<
     stream: string,
     options?: ReadOptions,
   ): Promise<{ events: Array<LocalEnvelope & EventOf<Defs>>; version: number }>;
-  readAll(options?: ReadAllOptions): Promise<{ events: Array<LocalEnvelope & EventOf<Defs>>; head: number }>;
+  /** A page of the local log; the next one is after `scannedTo` (see core's `ReadAllResult`). */
+  readAll(
+    options?: ReadAllOptions,
+  ): Promise<{ events: Array<LocalEnvelope & EventOf<Defs>>; head: number; scannedTo: number }>;
   /** Catch-up from `after` (a local position), then live, in batches. Resolves once caught up. */
   subscribe(
     options: SubscribeOptions,
@@ -210,7 +213,7 @@ export function createClient<
     },
     readAll: async (opts = {}) => {
       const r = await whenReady(() => api.readAll(opts));
-      return { events: JSON.parse(r.events), head: r.head };
+      return { events: JSON.parse(r.events), head: r.head, scannedTo: r.scannedTo };
     },
     subscribe: async (opts, handler) => {
       const id = await whenReady(() =>

@@ -11,5 +11,5 @@ const fresh = async (limits = {}) => {
 
 describeEventStoreContract('LocalEventStore (fake-indexeddb)', () => fresh(), { modelRuns: 50 });
 describeEventStoreContract('LocalEventStore with strict limits', () =>
-  fresh({ maxEventBytes: 1024, maxEventsPerAppend: 50 }),
+  fresh({ maxEventBytes: 1024, maxEventsPerAppend: 50, maxScanPerRead: 7 }),
 );

@@ -24,6 +24,7 @@ export const defaultClientLimits: Readonly<Limits> = Object.freeze({
   maxCommitsPerPush: 100,
   defaultPageSize: 500,
   maxPageSize: 5000,
+  maxScanPerRead: 10_000,
 });
 
 /** The local log as a core `EventStore`; positions are local positions. */
@@ -55,7 +56,7 @@ export class LocalEventStore implements EventStore {
 
   async readAll(options: ReadAllOptions = {}): Promise<ReadAllResult> {
     const r = await this.log.readAll(options);
-    return { events: r.events.map(toEnvelope), head: r.head };
+    return { events: r.events.map(toEnvelope), head: r.head, scannedTo: r.scannedTo };
   }
 
   subscribe(options: SubscribeOptions, handler: EventHandler): Subscription {

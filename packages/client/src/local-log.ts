@@ -1,5 +1,5 @@
 import type { EventFilter, ExpectedVersion, Limits } from '@edgelog/core';
-import { randomId } from '@edgelog/core';
+import { randomId, scanBudget } from '@edgelog/core';
 import type { IDBPObjectStore, IDBPTransaction, StoreNames } from 'idb';
 import type {
   CommitInfo,
@@ -488,27 +488,39 @@ export class LocalLog {
     return { events, version: events.at(-1)?.version ?? after };
   }
 
+  /**
+   * Events after local position `after` matching the filter, at most `limit`, from at most
+   * `scanBudget(limits, limit)` positions (as every store's global read); `scannedTo` is the
+   * last position examined, where the reader goes on.
+   */
   async readAll(
     options: { after?: number; limit?: number; filter?: EventFilter } = {},
-  ): Promise<{ events: StoredEvent[]; head: number }> {
+  ): Promise<{ events: StoredEvent[]; head: number; scannedTo: number }> {
     const after = options.after ?? 0;
     const limit = Math.min(options.limit ?? this.limits.defaultPageSize, this.limits.maxPageSize);
     const tx = this.db.transaction('log', 'readonly');
     const log = tx.store;
     const head = await tailKey(log);
+    const end = Math.min(head, after + scanBudget(this.limits, limit));
     const out: StoredEvent[] = [];
+    let scannedTo = Math.max(after, end);
     let lower = after + 1;
-    while (out.length < limit && lower <= head) {
+    scan: while (lower <= end) {
       const records = await log.getAll(IDBKeyRange.lowerBound(lower), READ_BATCH);
       for (const r of records) {
         for (const e of eventsOf(r)) {
-          if (e.lp > after && out.length < limit && matches(options.filter, e)) out.push(e);
+          if (e.lp <= after || e.lp > end || !matches(options.filter, e)) continue;
+          out.push(e);
+          if (out.length === limit) {
+            scannedTo = e.lp;
+            break scan;
+          }
         }
       }
       if (records.length < READ_BATCH) break;
       lower = records.at(-1)!.to + 1;
     }
-    return { events: out, head };
+    return { events: out, head, scannedTo };
   }
 
   async head(): Promise<number> {

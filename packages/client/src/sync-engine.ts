@@ -5,7 +5,7 @@ import { retryAfterOf } from './retry-after.ts';
 import { backoffDelay, classifyResults, planPush, toWireCommit } from './sync-plan.ts';
 import type { SyncStore } from './sync-store.ts';
 import type { LiveConnection, Transport } from './transport.ts';
-import type { PullResponse, WireEvent } from './wire.ts';
+import { coveredTo, type PullResponse, type WireEvent } from './wire.ts';
 
 /** What the engine reports; the worker merges it into the client's status. */
 export interface EngineStatus {
@@ -77,8 +77,9 @@ class PullAhead {
         this.#inflight = false;
         this.#pages.push(page);
         this.#held += page.events.length;
-        if (page.events.length < this.limit) this.#ended = true;
-        else this.from = page.events.at(-1)?.position ?? this.from;
+        const covered = coveredTo(page, this.from, this.limit);
+        if (covered >= page.head || covered === this.from) this.#ended = true;
+        else this.from = covered;
         this.#notify();
         this.#pump();
       },
@@ -311,7 +312,9 @@ export class SyncEngine {
       for (;;) {
         const pages = await ahead.take(group);
         if (pages.length === 0) return;
-        const full = pages.at(-1)!.events.length >= limit;
+        const lastPage = pages.at(-1)!;
+        // Whether the server holds more after the last page (its `after` does not matter for that).
+        const more = coveredTo(lastPage, 0, limit) < lastPage.head;
         const head = Math.max(...pages.map((p) => p.head));
         let last = after;
         for (const p of pages) last = p.events.at(-1)?.position ?? last;
@@ -322,7 +325,7 @@ export class SyncEngine {
           head: Math.max(head, reached),
           catchUp: { processed: Math.min(reached - start, total), total },
         });
-        if (!full || reached === after) return;
+        if (!more || reached === after) return;
         if (reached !== last) ahead.restart(reached);
         after = reached;
       }

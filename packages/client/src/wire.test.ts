@@ -18,12 +18,21 @@ const envelope = fc.record({
 });
 
 describe("the client's zod/mini wire schemas agree with core's protocol", () => {
-  it('on pull pages', () => {
+  it('on pull pages (ours also takes a page without `scannedTo`, from servers before the scan budget)', () => {
     fc.assert(
-      fc.property(fc.array(envelope, { maxLength: 3 }), fc.integer({ min: -1, max: 9 }), (events, head) => {
-        const body = JSON.parse(JSON.stringify({ events, head }));
-        expect(wire.PullResponse.safeParse(body).success).toBe(core.PullResponse.safeParse(body).success);
-      }),
+      fc.property(
+        fc.array(envelope, { maxLength: 3 }),
+        fc.integer({ min: -1, max: 9 }),
+        fc.option(fc.integer({ min: -1, max: 9 }), { nil: undefined }),
+        (events, head, scannedTo) => {
+          const body = JSON.parse(JSON.stringify({ events, head, scannedTo }));
+          const ours = wire.PullResponse.safeParse(body).success;
+          const theirs = core.PullResponse.safeParse(body).success;
+          if (scannedTo === undefined)
+            expect(ours).toBe(core.PullResponse.safeParse({ ...body, scannedTo: 0 }).success);
+          else expect(ours).toBe(theirs);
+        },
+      ),
     );
   });
   it('on push answers', () => {
@@ -110,5 +119,32 @@ describe("the client's hand-written append validation agrees with core's", () =>
       ),
       { numRuns: 500 },
     );
+  });
+});
+
+describe('coveredTo: where the next pull starts', () => {
+  const page = (positions: number[], head: number, scannedTo?: number) =>
+    wire.PullResponse.parse({
+      events: positions.map((position, i) => ({
+        id: `e${i}`,
+        stream: 's',
+        type: 'T',
+        schemaVersion: 1,
+        data: null,
+        metadata: {},
+        version: i + 1,
+        position,
+      })),
+      head,
+      ...(scannedTo === undefined ? {} : { scannedTo }),
+    });
+  it("follows the server's scannedTo, past the last event and short of the head", () => {
+    expect(wire.coveredTo(page([], 50_000, 10_000), 0, 500)).toBe(10_000);
+    expect(wire.coveredTo(page([3, 9], 50_000, 10_003), 3, 500)).toBe(10_003);
+  });
+  it('without one (an older server): a full page ends at its last event, a short one at the head', () => {
+    expect(wire.coveredTo(page([1, 2], 9), 0, 2)).toBe(2);
+    expect(wire.coveredTo(page([1], 9), 0, 2)).toBe(9);
+    expect(wire.coveredTo(page([], 9), 12, 2)).toBe(12);
   });
 });

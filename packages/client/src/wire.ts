@@ -28,8 +28,24 @@ export const WireEvent = z.object({
 });
 export type WireEvent = z.infer<typeof WireEvent>;
 
-export const PullResponse = z.object({ events: z.array(WireEvent), head: int().check(z.minimum(0)) });
+export const PullResponse = z.object({
+  events: z.array(WireEvent),
+  head: int().check(z.minimum(0)),
+  /** Absent from servers older than the scan budget: then a short page covered up to `head`. */
+  scannedTo: z.optional(int().check(z.minimum(0))),
+});
 export type PullResponse = z.infer<typeof PullResponse>;
+
+/**
+ * The last position a page pulled after `after` with `limit` covers: every event up to it is
+ * in the page, so the next pull is after it. A filtered page (a stream-limited token) may stop
+ * at the server's scan budget, short of `head`, and says so in `scannedTo`.
+ */
+export function coveredTo(page: PullResponse, after: number, limit: number): number {
+  if (page.scannedTo !== undefined) return Math.max(after, page.scannedTo);
+  const last = page.events.at(-1)?.position;
+  return page.events.length < limit || last === undefined ? Math.max(after, page.head) : last;
+}
 
 const positions = z.array(int().check(z.minimum(1)));
 export const CommitResult = z.discriminatedUnion('status', [

@@ -517,9 +517,11 @@ export class WorkerCore {
     return { events: r.events.map((e) => this.#upcast(toEnvelope(e))), version: r.version };
   }
 
-  async readAll(options: ReadAllOptions = {}): Promise<{ events: LocalEnvelope[]; head: number }> {
+  async readAll(
+    options: ReadAllOptions = {},
+  ): Promise<{ events: LocalEnvelope[]; head: number; scannedTo: number }> {
     const r = await this.#log.readAll(options);
-    return { events: r.events.map((e) => this.#upcast(toEnvelope(e))), head: r.head };
+    return { events: r.events.map((e) => this.#upcast(toEnvelope(e))), head: r.head, scannedTo: r.scannedTo };
   }
 
   /** Catch-up from `after` (a local position), then live; resolves with the subscription id once caught up. */

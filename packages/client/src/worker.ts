@@ -40,7 +40,7 @@ export function workerApi(core: WorkerCore) {
     readAll: (...a: Parameters<WorkerCore['readAll']>) =>
       plainErrors(async () => {
         const r = await core.readAll(...a);
-        return { events: JSON.stringify(r.events), head: r.head };
+        return { events: JSON.stringify(r.events), head: r.head, scannedTo: r.scannedTo };
       }),
     readProjection: (...a: Parameters<WorkerCore['readProjection']>) =>
       plainErrors(() => core.readProjection(...a)),
