@@ -187,8 +187,8 @@ export class SimClient {
           serverPosition: e.serverPosition,
           pending: e.pending,
         });
-      if (page.events.length < 5_000) break;
-      after = page.events.at(-1)!.position;
+      if (page.scannedTo >= page.head) break;
+      after = page.scannedTo;
     }
     const rejections = (await this.core.rejections()).map((r) => ({
       commitId: r.commitId,

@@ -102,11 +102,11 @@ async function readServerLog(
       continue;
     }
     if (!res.ok) throw new Error(`read all: ${res.status} ${await res.text()}`);
-    const page = (await res.json()) as { events: ServerEvent[]; head: number };
+    const page = (await res.json()) as { events: ServerEvent[]; head: number; scannedTo: number };
     events.push(...page.events);
     head = page.head;
-    if (page.events.length < 5000) return { events, head };
-    after = page.events.at(-1)!.position!;
+    if (page.scannedTo >= page.head) return { events, head };
+    after = page.scannedTo;
   }
 }
 
