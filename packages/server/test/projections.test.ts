@@ -90,6 +90,32 @@ describe('edge projections', () => {
     expect(status.body).toMatchObject({ parked: 1, state: 'live' });
   });
 
+  it('parks an event whose new state cannot be stored as JSON, instead of retrying its page forever', async () => {
+    const store = freshStore('proj');
+    const t = await token({ store });
+    // One append, so the poison event shares a page with good ones, before and after it; the
+    // state it makes is the last of its key in the page, so it is what would be stored.
+    const r = await append(store, t, 'tally-1', [
+      newEvent('Tallied', { key: 'a', n: 1 }),
+      newEvent('Tallied', { key: 'b', n: 5 }),
+      newEvent('Tallied', { key: 'a', big: true }),
+      newEvent('Tallied', { key: 'b', n: 2 }),
+    ]);
+    const last = r.positions.at(-1);
+    const a = await get(`/v1/stores/${store}/projections/tallies/a?minPosition=${last}&timeoutMs=5000`, t);
+    expect(a.body).toMatchObject({ state: { n: 1 } });
+    const b = await get(`/v1/stores/${store}/projections/tallies/b?minPosition=${last}`, t);
+    expect(b.body).toMatchObject({ state: { n: 7 } });
+    const parked = await get(
+      `/v1/stores/${store}/projections/tallies/parked`,
+      await token({ store, role: 'admin' }),
+    );
+    expect(parked.body).toMatchObject({ events: [{ position: r.positions[2], type: 'Tallied' }] });
+    expect((parked.body.events as Json[])[0]?.error).toMatch(/key 'a' cannot be stored as JSON/);
+    const status = await get(`/v1/stores/${store}/projections/tallies/status`, t);
+    expect(status.body).toMatchObject({ parked: 1, state: 'live', checkpoint: last });
+  });
+
   it('builds a new version beside the old one and moves queries to it once caught up', async () => {
     const store = freshStore('proj');
     const t = await token({ store });

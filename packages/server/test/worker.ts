@@ -41,6 +41,19 @@ const balances = defineProjection<{ n: number }>({
   },
 });
 
+/** A count per key; an event with `big` makes a state JSON cannot hold (it carries a BigInt). */
+const tallies = defineProjection<{ n: number; big?: bigint }>({
+  name: 'tallies',
+  version: 1,
+  types: ['Tallied'],
+  key: (e) => (e.data as { key: string }).key,
+  initialState: () => ({ n: 0 }),
+  evolve: (s, e) => {
+    const d = e.data as { n?: number; big?: boolean };
+    return d.big ? { n: s.n, big: BigInt(1) } : { n: s.n + (d.n ?? 0) };
+  },
+});
+
 const Money = z.object({ amount: z.number().int(), currency: z.string().length(3) });
 /** v1 stored cents (EUR implied), v2 a price with its currency, v3 adds a tax rate. */
 export const Priced = defineEvent({
@@ -76,7 +89,7 @@ const pricing = {
 };
 
 configureEdge({
-  projections: [totalsV1, totalsV2, prices, balances],
+  projections: [totalsV1, totalsV2, prices, balances, tallies],
   registry: eventRegistry([Priced]),
   deciders: { pricing },
   snapshots: { pricing: { stateVersion: 1, every: 5 } },
