@@ -278,7 +278,8 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
   private apply(definition: AnyProjection, chunks: StoredChunk[], end: number, reachedHead: boolean): void {
     const registry = edgeConfig().registry;
     // Upcasting happens inside projectBatch's guard: an event that does not upcast is parked.
-    const options = registry ? { upcast: (e: EventEnvelope) => registry.upcast(e) } : {};
+    // The keys pass and the fold both upcast: each event is upcast once per page.
+    const options = registry ? { upcast: upcastOnce((e: EventEnvelope) => registry.upcast(e)) } : {};
     const fresh: EventEnvelope[] = [];
     for (const chunk of chunks) {
       for (const e of unpackChunk(chunk.stream, chunk)) {
@@ -536,4 +537,25 @@ function storedTexts(changed: ReadonlyMap<string, unknown>): Map<string, string 
     texts.set(key, text);
   }
   return texts;
+}
+
+/**
+ * `upcast` remembering each event's answer, its result or its error: `keysOfBatch` and
+ * `projectBatch` (twice, when a state needs checking) upcast the same events of a page.
+ */
+function upcastOnce(upcast: (e: EventEnvelope) => EventEnvelope): (e: EventEnvelope) => EventEnvelope {
+  const seen = new Map<EventEnvelope, { ok: EventEnvelope } | { error: unknown }>();
+  return (e) => {
+    let answer = seen.get(e);
+    if (answer === undefined) {
+      try {
+        answer = { ok: upcast(e) };
+      } catch (thrown) {
+        answer = { error: thrown };
+      }
+      seen.set(e, answer);
+    }
+    if ('error' in answer) throw answer.error;
+    return answer.ok;
+  };
 }
