@@ -10,6 +10,7 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium } from 'playwright-core';
+import { chromiumArgs, chromiumPath } from '../support/chromium.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
@@ -44,18 +45,9 @@ export async function openBenchPage({ page: pageEntry, worker, port, name, plugi
   await new Promise((r) => server.listen(port, '127.0.0.1', r));
   const profile = await mkdtemp(join(tmpdir(), `edgelog-${name}-profile-`));
   const context = await chromium.launchPersistentContext(profile, {
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    executablePath: chromiumPath,
     headless: true,
-    args: [
-      '--headless',
-      '--no-sandbox',
-      '--disable-gpu',
-      '--disable-quic',
-      '--no-first-run',
-      '--disable-background-networking',
-      '--disable-component-update',
-      '--disable-sync',
-    ],
+    args: chromiumArgs,
   });
   const page = await context.newPage();
   page.on('pageerror', (e) => console.error('page error:', e));

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // Edge commit benchmark: appends through the sequencer vs bypassing it (bench-only mode), on
-// local workerd (Miniflare, the runtime under `wrangler dev`, without its dev proxy and request log), batches 1/10/100/1000 x writers 1/8 (one stream per writer).
+// local workerd (Miniflare, the runtime under `wrangler dev`, without its dev proxy, request log and entry worker), batches 1/10/100/1000 x writers 1/8 (one stream per writer).
 // Prints one markdown section on stdout; progress on stderr.
 // Run: npm run bench -- edge-commit   (or: node test/bench/edge-commit.bench.mjs)
 // Env: EDGE_BENCH_SECONDS (per measurement, default 2), EDGE_BENCH_REPEATS (default 3),
@@ -145,6 +145,7 @@ const lines = [
   '',
   `Each cell: median of ${REPEATS} runs of ${SECONDS} s; sequencer and bypass runs alternate; ratio = median of same-run sequencer/bypass ratios.`,
   `Writers append to their own streams with \`expectedVersion\` any; events carry ~100 bytes of JSON; event ids: ${V4 ? 'random UUIDv4' : "time-ordered UUIDv7 (core's `randomId`)"}.`,
+  "Requests reach the Worker's own socket (Miniflare's `unsafeDirectSockets`), not Miniflare's entry worker, a second JavaScript hop per request that only the local emulator has; workerd runs the Worker and every Durable Object on one thread.",
   'The load client runs on the same cores as the server, so it is kept cheap (`load-client.mjs`): one keep-alive connection per writer with a minimal HTTP/1.1 client, ids from a pooled random buffer; the requests are the same.',
   'Bypass: the same appends committed by the StreamDO alone (bench-only header), which then keeps its own id index to answer retries, as a store without a sequencer must; its positions are stand-ins.',
   '',

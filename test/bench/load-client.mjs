@@ -10,9 +10,11 @@ let poolAt = pool.length;
 
 /**
  * A time-ordered UUIDv7 in the layout of core's `uuidv7` (48 bits of milliseconds, version 7,
- * 12 random bits, the variant, 62 random bits), with the random bits taken from a pooled buffer
- * instead of one `randomBytes` call per id.
+ * a 12-bit counter within the millisecond, the variant, 62 random bits), with the random bits
+ * taken from a pooled buffer instead of one `randomBytes` call per id.
  */
+let lastMs = -1;
+let counter = 0;
 export function uuidv7(ms = Date.now()) {
   if (poolAt + 10 > pool.length) {
     randomFillSync(pool);
@@ -21,8 +23,17 @@ export function uuidv7(ms = Date.now()) {
   const r = pool;
   const i = poolAt;
   poolAt += 10;
-  const t = ms.toString(16).padStart(12, '0');
-  return `${t.slice(0, 8)}-${t.slice(8)}-${HEX[0x70 | (r[i] & 0x0f)]}${HEX[r[i + 1]]}-${HEX[0x80 | (r[i + 2] & 0x3f)]}${HEX[r[i + 3]]}-${HEX[r[i + 4]]}${HEX[r[i + 5]]}${HEX[r[i + 6]]}${HEX[r[i + 7]]}${HEX[r[i + 8]]}${HEX[r[i + 9]]}`;
+  // As core's: a 12-bit counter within a millisecond, from a random start below 2048.
+  if (ms > lastMs || ms < lastMs - 10_000) {
+    lastMs = ms;
+    counter = ((r[i] & 0x07) << 8) | r[i + 1];
+  } else if (counter < 0xfff) counter++;
+  else {
+    lastMs++;
+    counter = ((r[i] & 0x07) << 8) | r[i + 1];
+  }
+  const t = lastMs.toString(16).padStart(12, '0');
+  return `${t.slice(0, 8)}-${t.slice(8)}-${HEX[0x70 | (counter >> 8)]}${HEX[counter & 0xff]}-${HEX[0x80 | (r[i + 2] & 0x3f)]}${HEX[r[i + 3]]}-${HEX[r[i + 4]]}${HEX[r[i + 5]]}${HEX[r[i + 6]]}${HEX[r[i + 7]]}${HEX[r[i + 8]]}${HEX[r[i + 9]]}`;
 }
 
 /**

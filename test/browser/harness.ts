@@ -7,19 +7,9 @@ import { dirname, extname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { type BrowserContext, chromium } from 'playwright-core';
+import { chromiumArgs, chromiumPath } from '../support/chromium.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
-
-export const chromiumArgs = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
 
 /** Bundles the test app (page + worker) into a temporary directory with an index.html. */
 export async function buildApp(): Promise<string> {
@@ -120,7 +110,7 @@ export async function launch(
 ): Promise<{ context: BrowserContext; profile: string; dispose: () => Promise<void> }> {
   const dir = profile ?? (await mkdtemp(join(tmpdir(), 'edgelog-profile-')));
   const context = await chromium.launchPersistentContext(dir, {
-    executablePath: process.env.CHROMIUM_PATH ?? '/usr/bin/chromium',
+    executablePath: chromiumPath,
     args: chromiumArgs,
     headless: true,
   });

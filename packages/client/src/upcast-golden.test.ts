@@ -1,10 +1,9 @@
 import 'fake-indexeddb/auto';
-import { type DataOf, defineEvent, defineProjection, eventRegistry } from '@edgelog/core';
+import { type DataOf, defineProjection, eventRegistry } from '@edgelog/core';
+import { pricedGolden as golden, Priced } from '@edgelog/core/testing';
 import { openDB } from 'idb';
 import { afterEach, describe, expect, it } from 'vitest';
-import { z } from 'zod';
 import { eventsOf } from './db.ts';
-import golden from './fixtures/priced-events.json';
 import { FakeServer } from './testing/fake-server.ts';
 import { WorkerCore } from './worker-core.ts';
 
@@ -13,19 +12,6 @@ import { WorkerCore } from './worker-core.ts';
 // whether they were pulled from the server or appended locally at an old version; the bytes
 // stored in IndexedDB stay as written.
 
-const Money = z.object({ amount: z.number().int(), currency: z.string().length(3) });
-const Priced = defineEvent({
-  type: 'Priced',
-  schemas: [
-    z.object({ sku: z.string(), cents: z.number().int() }),
-    z.object({ sku: z.string(), price: Money }),
-    z.object({ sku: z.string(), price: Money, taxRate: z.number().min(0).max(1) }),
-  ],
-  upcasters: [
-    ({ sku, cents }) => ({ sku, price: { amount: cents, currency: 'EUR' } }),
-    (d) => ({ ...d, taxRate: 0 }),
-  ],
-});
 type Price = DataOf<typeof Priced>;
 
 const prices = defineProjection<Price>({

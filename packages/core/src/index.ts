@@ -69,6 +69,7 @@ export { randomId, systemClock, uuidv7 } from './ports.ts';
 export type { ParkedEvent, ProjectBatchOptions, ProjectedBatch, ProjectionDefinition } from './projection.ts';
 export {
   defineProjection,
+  jsonStateCheck,
   keysOf,
   keysOfBatch,
   projectBatch,

@@ -20,6 +20,27 @@ describe('uuidv7', () => {
     expect([...ids].sort()).toEqual(ids);
   });
 
+  it('sorts ids made in one millisecond in the order they were made, past the counter running out', () => {
+    const t = 1_700_000_000_000;
+    // 5,000 ids in one millisecond: more than the 12-bit counter holds, so later ids borrow t+1, t+2.
+    const ids = Array.from({ length: 5000 }, () => uuidv7(t));
+    expect([...ids].sort()).toEqual(ids);
+    const ms = (id: string) => Number.parseInt(id.replace(/-/g, '').slice(0, 12), 16);
+    expect(ms(ids[0] as string)).toBe(t);
+    expect(ms(ids.at(-1) as string)).toBeGreaterThan(t);
+    expect(ms(ids.at(-1) as string)).toBeLessThanOrEqual(t + 3);
+    for (const id of ids) expect(EventId.safeParse(id).success).toBe(true);
+  });
+
+  it('keeps the order when the clock steps back a little, and starts afresh at a time long before', () => {
+    const t = 1_800_000_000_000;
+    const a = uuidv7(t);
+    const b = uuidv7(t - 500);
+    expect(b > a).toBe(true);
+    const old = uuidv7(t - 3_600_000);
+    expect(Number.parseInt(old.replace(/-/g, '').slice(0, 12), 16)).toBe(t - 3_600_000);
+  });
+
   it('differs between ids made in the same millisecond', () => {
     const ids = new Set(Array.from({ length: 1000 }, () => uuidv7(1_700_000_000_000)));
     expect(ids.size).toBe(1000);

@@ -23,10 +23,21 @@ const POOL_BYTES = 4096;
 let pool = new Uint8Array(0);
 let poolAt = 0;
 
+/** The millisecond and 12-bit counter of the last id made (see `uuidv7`). */
+let lastMs = -1;
+let counter = 0;
+/** How far behind the last id's millisecond a clock may read and still count as the same clock. */
+const CLOCK_SLACK_MS = 10_000;
+
 /**
- * A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, then 74 random bits. Ids made later sort
- * later, so the stores' id indexes grow at their right edge instead of at random places: on
- * the edge an insert into a 100,000-id index costs a few microseconds instead of tens.
+ * A UUIDv7 (RFC 9562): 48 bits of Unix milliseconds, a 12-bit counter, then 62 random bits.
+ * Ids made later sort later, also within one millisecond (RFC 9562 section 6.2, method 1: the
+ * counter starts at a random value below 2048 in each new millisecond and counts up; if it
+ * runs out, the id borrows the next millisecond). So the stores' id indexes grow at their right
+ * edge instead of at random places (on the edge an insert into a 100,000-id index costs a few
+ * microseconds instead of tens), and the ids of one append arrive sorted, which lets the
+ * repeated-id check take one pass. A clock that steps back by up to `CLOCK_SLACK_MS` keeps the
+ * order; an explicit time further back starts afresh at that time.
  */
 export function uuidv7(nowMs: number = Date.now()): string {
   if (poolAt + 10 > pool.length) {
@@ -38,7 +49,17 @@ export function uuidv7(nowMs: number = Date.now()): string {
   const r = pool;
   const at = poolAt;
   poolAt += 10;
-  let ms = Math.max(0, Math.floor(nowMs));
+  const now = Math.max(0, Math.floor(nowMs));
+  if (now > lastMs || now < lastMs - CLOCK_SLACK_MS) {
+    lastMs = now;
+    counter = ((r[at]! & 0x07) << 8) | r[at + 1]!;
+  } else if (counter < 0xfff) {
+    counter++;
+  } else {
+    lastMs++;
+    counter = ((r[at]! & 0x07) << 8) | r[at + 1]!;
+  }
+  let ms = lastMs;
   let time = '';
   for (let i = 0; i < 6; i++) {
     time = hex[ms % 256]! + time;
@@ -46,7 +67,7 @@ export function uuidv7(nowMs: number = Date.now()): string {
   }
   return (
     `${time.slice(0, 8)}-${time.slice(8)}-` +
-    `${hex[0x70 | (r[at]! & 0x0f)]}${hex[r[at + 1]!]}-` +
+    `${hex[0x70 | (counter >> 8)]}${hex[counter & 0xff]}-` +
     `${hex[0x80 | (r[at + 2]! & 0x3f)]}${hex[r[at + 3]!]}-` +
     `${hex[r[at + 4]!]}${hex[r[at + 5]!]}${hex[r[at + 6]!]}${hex[r[at + 7]!]}${hex[r[at + 8]!]}${hex[r[at + 9]!]}`
   );

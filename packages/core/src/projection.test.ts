@@ -1,7 +1,7 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EventEnvelope } from './envelope.ts';
-import { defineProjection, keysOf, projectBatch, projectEvents } from './projection.ts';
+import { defineProjection, jsonStateCheck, keysOf, projectBatch, projectEvents } from './projection.ts';
 
 type Totals = { count: number; sum: number };
 const totals = defineProjection<Totals>({
@@ -123,6 +123,58 @@ describe('projectBatch', () => {
     expect(out.stoppedAt?.position).toBe(2);
     expect(out.through).toBe(1);
     expect([...out.changed.keys()]).toEqual(['a']);
+  });
+
+  describe('with jsonStateCheck', () => {
+    // n === 5 makes a state with a BigInt, n === 4 a cycle: neither can be stored as JSON text.
+    const unstorable = defineProjection<Totals & { extra?: unknown }>({
+      ...totals,
+      name: 'unstorable',
+      evolve: (s, e) => {
+        const next = totals.evolve(s, e);
+        const n = (e.data as { n: number }).n;
+        if (next && n === 5) return { ...next, extra: BigInt(n) };
+        if (next && n === 4) {
+          const cyclic: Record<string, unknown> = { ...next };
+          cyclic.extra = cyclic;
+          return cyclic as Totals;
+        }
+        return next;
+      },
+    });
+    const events = toEnvelopes([
+      { stream: 'a', type: 'Added', n: 1 },
+      { stream: 'a', type: 'Added', n: 5 },
+      { stream: 'b', type: 'Added', n: 4 },
+      { stream: 'a', type: 'Reset', n: 5 },
+      { stream: 'b', type: 'Added', n: 2 },
+    ]);
+
+    it('parks the events whose state is not JSON; a deleted row (null) is not checked', () => {
+      const out = projectBatch(unstorable, events, new Map(), { check: jsonStateCheck });
+      expect(out.parked.map((p) => p.position)).toEqual([2, 3]);
+      expect(out.parked[0]?.error).toMatch(/the state of key 'a' cannot be stored as JSON/);
+      expect([...out.changed]).toEqual([
+        ['a', null],
+        ['all', null],
+        ['b', { count: 1, sum: 2 }],
+      ]);
+      expect(out.through).toBe(5);
+    });
+
+    it("stops at the first one under the 'stop' policy", () => {
+      const out = projectBatch({ ...unstorable, onError: 'stop' }, events, new Map(), {
+        check: jsonStateCheck,
+      });
+      expect(out.stoppedAt).toMatchObject({ position: 2, stream: 'a' });
+      expect([...out.changed]).toEqual([['a', { count: 1, sum: 1 }]]);
+    });
+
+    it('refuses undefined and functions, which JSON.stringify turns into nothing', () => {
+      expect(() => jsonStateCheck(undefined, 'k')).toThrow(/it is undefined/);
+      expect(() => jsonStateCheck(() => 1, 'k')).toThrow(/it is function/);
+      expect(() => jsonStateCheck({ a: [1, 'x', null] }, 'k')).not.toThrow();
+    });
   });
 
   it('agrees with projectEvents when nothing throws', () => {

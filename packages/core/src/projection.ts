@@ -118,6 +118,27 @@ export interface ProjectBatchOptions<E extends EventEnvelope> {
    * projection threw on, instead of failing the whole batch.
    */
   upcast?: (event: E) => E;
+  /**
+   * Checks each state an event makes (not `null`, which deletes the row), inside the same
+   * guard: a state it throws on parks the event, or stops the fold, as a throwing `evolve` would.
+   * Stores pass one when they have found a state they cannot store (see `jsonStateCheck`).
+   */
+  check?: (state: unknown, key: string) => void;
+}
+
+/**
+ * A `check` for stores that keep states as JSON text: refuses a state `JSON.stringify` throws
+ * on (a BigInt, a cycle) or turns into nothing (`undefined`, a function).
+ */
+export function jsonStateCheck(state: unknown, key: string): void {
+  let text: string | undefined;
+  try {
+    text = JSON.stringify(state);
+  } catch (e) {
+    throw new Error(`the state of key '${key}' cannot be stored as JSON: ${errorMessage(e)}`);
+  }
+  if (typeof text !== 'string')
+    throw new Error(`the state of key '${key}' cannot be stored as JSON: it is ${typeof state}`);
 }
 
 /**
@@ -158,7 +179,7 @@ export function projectBatch<S, E extends EventEnvelope>(
 ): ProjectedBatch<S> {
   const changed = new Map<string, S | null>();
   const parked: ParkedEvent[] = [];
-  const upcast = options.upcast;
+  const { upcast, check } = options;
   let through = 0;
   for (const stored of events) {
     const position = stored.position ?? 0;
@@ -175,7 +196,9 @@ export function projectBatch<S, E extends EventEnvelope>(
               ? changed.get(key)
               : current.get(key);
           const state = before === null || before === undefined ? definition.initialState(key) : before;
-          staged.set(key, definition.evolve(state, event));
+          const next = definition.evolve(state, event);
+          if (check && next !== null) check(next, key);
+          staged.set(key, next);
         }
       } catch (e) {
         const record = {

@@ -72,6 +72,17 @@ describe('repeated event ids within an append', () => {
     );
   });
 
+  it('hasDuplicate agrees with a Set on sorted input, where it takes its one-pass path', () => {
+    fc.assert(
+      fc.property(fc.array(fc.oneof(fc.constantFrom('a', 'b'), fc.uuid()), { minLength: 2 }), (values) => {
+        const sorted = [...values].sort();
+        expect(hasDuplicate(sorted)).toBe(new Set(values).size !== values.length);
+        expect(hasDuplicate(Array.from({ length: 100 }, () => randomId()))).toBe(false);
+      }),
+      { numRuns: 500 },
+    );
+  });
+
   it('reports the first problem in event order: a repeat before an invalid event, or the invalid event first', () => {
     const [a, b] = [randomId(), randomId()];
     const ok = (id: string) => ({ id, type: 'Added', data: 1 });

@@ -39,7 +39,7 @@ import type { ServerEnv } from './env.ts';
 import { AUTHOR_KEY } from './log-row.ts';
 import { openApiDocument } from './openapi.ts';
 import { packEvents } from './packed.ts';
-import { mountProjectionRoutes, pokeProjections } from './projection-routes.ts';
+import { mountProjectionRoutes } from './projection-routes.ts';
 import { afterFailedCommit, didNotLand } from './push-chain.ts';
 import { upcastAllForRead, upcastPage } from './read-upcast.ts';
 import type { GlobalReadScope, SequencerApi } from './sequencer-do.ts';
@@ -108,7 +108,6 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
     switch (outcome.status) {
       case 'committed':
       case 'duplicate':
-        afterCommit(c, store);
         return c.json({ version: outcome.version, positions: outcome.positions });
       case 'conflict':
         throw wrongExpectedVersion(stream, outcome.expected, outcome.version);
@@ -178,7 +177,6 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
         }
       }),
     );
-    if (results.some((r) => r.status === 'committed')) afterCommit(c, store);
     return c.json({ results });
   });
 
@@ -225,16 +223,6 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
   mountAggregateRoutes(app, authorize);
 
   return app;
-}
-
-/** Edge projections follow the log: tell them it grew, without holding the answer back. */
-function afterCommit(c: Ctx, store: string): void {
-  const poke = pokeProjections(c.env, store);
-  try {
-    c.executionCtx.waitUntil(poke);
-  } catch {
-    // No execution context (a direct app.fetch in tests): the poke runs on its own.
-  }
 }
 
 async function pushOne(

@@ -1,6 +1,19 @@
 import { DurableObject } from 'cloudflare:workers';
-import type { EventEnvelope, ParkedEvent, WireError } from '@edgelog/core';
-import { error, keysOfBatch, projectBatch, projectionHandles, toWireError } from '@edgelog/core';
+import type {
+  EventEnvelope,
+  ParkedEvent,
+  ProjectBatchOptions,
+  ProjectedBatch,
+  WireError,
+} from '@edgelog/core';
+import {
+  error,
+  jsonStateCheck,
+  keysOfBatch,
+  projectBatch,
+  projectionHandles,
+  toWireError,
+} from '@edgelog/core';
 import { z } from 'zod';
 import type { AnyProjection } from './config.ts';
 import { edgeConfig, projectionDefinition, projectionVersions } from './config.ts';
@@ -265,7 +278,8 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
   private apply(definition: AnyProjection, chunks: StoredChunk[], end: number, reachedHead: boolean): void {
     const registry = edgeConfig().registry;
     // Upcasting happens inside projectBatch's guard: an event that does not upcast is parked.
-    const options = registry ? { upcast: (e: EventEnvelope) => registry.upcast(e) } : {};
+    // The keys pass and the fold both upcast: each event is upcast once per page.
+    const options = registry ? { upcast: upcastOnce((e: EventEnvelope) => registry.upcast(e)) } : {};
     const fresh: EventEnvelope[] = [];
     for (const chunk of chunks) {
       for (const e of unpackChunk(chunk.stream, chunk)) {
@@ -273,33 +287,14 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
       }
     }
     const sql = this.ctx.storage.sql;
-    const current = new Map<string, unknown>();
-    const missing: string[] = [];
-    for (const key of keysOfBatch(definition, fresh, options)) {
-      const text = this.rows.get(key);
-      if (text === undefined) missing.push(key);
-      else if (text !== null) current.set(key, JSON.parse(text));
-    }
-    if (missing.length > 0) {
-      const found = new Set<string>();
-      for (const row of this.readRows(missing)) {
-        found.add(row.key);
-        current.set(row.key, JSON.parse(row.state));
-        this.remember(row.key, row.state);
-      }
-      for (const key of missing) if (!found.has(key)) this.remember(key, null);
-    }
-    const out = projectBatch(definition, fresh, current, options);
+    const { out, texts } = this.fold(definition, fresh, options);
     const through = out.stoppedAt ? out.through : Math.max(end, this.checkpoint);
     const parkedAt = new Date().toISOString();
-    const written = new Map<string, string | null>();
     try {
       this.ctx.storage.transactionSync(() => {
         const upserts: Array<[string, string]> = [];
         const deletes: string[] = [];
-        for (const [key, state] of out.changed) {
-          const text = state === null ? null : JSON.stringify(state);
-          written.set(key, text);
+        for (const [key, text] of texts) {
           if (text === null) deletes.push(key);
           else upserts.push([key, text]);
         }
@@ -324,11 +319,54 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
       this.forgetRows();
       throw e;
     }
-    for (const [key, text] of written) this.remember(key, text);
+    for (const [key, text] of texts) this.remember(key, text);
     this.processed += fresh.length;
     this.checkpoint = through;
     if (out.stoppedAt) this.stoppedAt = out.stoppedAt;
     if (!out.stoppedAt && reachedHead) this.ready = true;
+  }
+
+  /** Folds `events` into the stored rows; the changed states and the text each is stored as. */
+  private fold(
+    definition: AnyProjection,
+    events: EventEnvelope[],
+    options: ProjectBatchOptions<EventEnvelope>,
+  ): { out: ProjectedBatch<unknown>; texts: Map<string, string | null> } {
+    const keys = keysOfBatch(definition, events, options);
+    const out = projectBatch(definition, events, this.currentRows(keys), options);
+    const texts = storedTexts(out.changed);
+    if (texts !== undefined) return { out, texts };
+    // A state that is not JSON (a BigInt, a cycle, undefined): fold the page again from the
+    // stored rows, checking each state as it is made, so that the event that made it is parked
+    // or stops the projection, as one its handler threw on would. Retrying could never help.
+    const checked = projectBatch(definition, events, this.currentRows(keys), {
+      ...options,
+      check: jsonStateCheck,
+    });
+    const checkedTexts = storedTexts(checked.changed);
+    if (checkedTexts === undefined) throw error('Internal', 'a checked projection state could not be stored');
+    return { out: checked, texts: checkedTexts };
+  }
+
+  /** The states of `keys` as stored (absent for a key with no row), each parsed afresh. */
+  private currentRows(keys: Iterable<string>): Map<string, unknown> {
+    const current = new Map<string, unknown>();
+    const missing: string[] = [];
+    for (const key of keys) {
+      const text = this.rows.get(key);
+      if (text === undefined) missing.push(key);
+      else if (text !== null) current.set(key, JSON.parse(text));
+    }
+    if (missing.length > 0) {
+      const found = new Set<string>();
+      for (const row of this.readRows(missing)) {
+        found.add(row.key);
+        current.set(row.key, JSON.parse(row.state));
+        this.remember(row.key, row.state);
+      }
+      for (const key of missing) if (!found.has(key)) this.remember(key, null);
+    }
+    return current;
   }
 
   /**
@@ -479,4 +517,45 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
       getHead(): Promise<number>;
     };
   }
+}
+
+/** The text each changed state is stored as (`null` deletes its row), or undefined if one is not JSON. */
+function storedTexts(changed: ReadonlyMap<string, unknown>): Map<string, string | null> | undefined {
+  const texts = new Map<string, string | null>();
+  for (const [key, state] of changed) {
+    if (state === null) {
+      texts.set(key, null);
+      continue;
+    }
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(state);
+    } catch {
+      return undefined;
+    }
+    if (typeof text !== 'string') return undefined;
+    texts.set(key, text);
+  }
+  return texts;
+}
+
+/**
+ * `upcast` remembering each event's answer, its result or its error: `keysOfBatch` and
+ * `projectBatch` (twice, when a state needs checking) upcast the same events of a page.
+ */
+function upcastOnce(upcast: (e: EventEnvelope) => EventEnvelope): (e: EventEnvelope) => EventEnvelope {
+  const seen = new Map<EventEnvelope, { ok: EventEnvelope } | { error: unknown }>();
+  return (e) => {
+    let answer = seen.get(e);
+    if (answer === undefined) {
+      try {
+        answer = { ok: upcast(e) };
+      } catch (thrown) {
+        answer = { error: thrown };
+      }
+      seen.set(e, answer);
+    }
+    if ('error' in answer) throw answer.error;
+    return answer.ok;
+  };
 }

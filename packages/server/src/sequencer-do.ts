@@ -12,10 +12,12 @@ import {
 } from '@edgelog/core';
 import { z } from 'zod';
 import { Claims, checkStore, jwtSecret, streamAllowed, verifyToken } from './auth.ts';
+import { edgeConfig } from './config.ts';
 import type { ServerEnv } from './env.ts';
 import { GlobalLog, type GlobalReadScope, inScope, type StoredChunk } from './global-log.ts';
 import { answerTaken, type CommitOutcome, type CommitRequest, type IdLocation } from './log-row.ts';
 import { type LoggedChunk, unpackChunk } from './packed.ts';
+import { pokeProjections } from './projection-routes.ts';
 import { upcastMessage } from './read-upcast.ts';
 
 export type { GlobalReadScope } from './global-log.ts';
@@ -87,6 +89,9 @@ export class SequencerDO extends DurableObject<ServerEnv> {
   private queue: Waiter[] = [];
   private flushScheduled = false;
   private sockets = new Map<WebSocket, SocketState>();
+  /** A poke of the store's projections is on its way; `pokeAgain`: the log grew meanwhile. */
+  private poking = false;
+  private pokeAgain = false;
   /** Test-only: crash at this point of the next flush. */
   fault: SequencerFault | undefined;
   /** Since this object started: storage transactions written and commits they carried. */
@@ -154,7 +159,35 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     batch.forEach((w, i) => {
       w.resolve(outcomes[i] as CommitOutcome);
     });
-    if (fresh.length > 0) this.broadcast(firstFresh, fresh, recordedAt);
+    if (fresh.length > 0) {
+      this.broadcast(firstFresh, fresh, recordedAt);
+      this.pokeProjections();
+    }
+  }
+
+  /**
+   * Tells the store's edge projections that the log grew: once per group commit, and while a
+   * poke is on its way, once more after it for everything that came meanwhile (not once per
+   * append, as a Worker-side poke would). A poke that is lost (a crash right after the
+   * commit) is made up by the next one, or by the next query, which wakes a projection that
+   * is behind.
+   */
+  private pokeProjections(): void {
+    // The store's name, as the Worker named this object (`idFromName(store)`).
+    const store = this.ctx.id.name;
+    if (store === undefined || edgeConfig().projections.length === 0) return;
+    if (this.poking) {
+      this.pokeAgain = true;
+      return;
+    }
+    this.poking = true;
+    void pokeProjections(this.env, store).finally(() => {
+      this.poking = false;
+      if (this.pokeAgain) {
+        this.pokeAgain = false;
+        this.pokeProjections();
+      }
+    });
   }
 
   private crash(batch: Waiter[]): void {

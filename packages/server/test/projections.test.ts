@@ -1,4 +1,7 @@
+import { runInDurableObject } from 'cloudflare:test';
+import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
+import type { ProjectionDO } from '../src/projection-do.ts';
 import { BASE, call, freshStore, newEvent, token } from './helpers.ts';
 
 type Json = Record<string, unknown>;
@@ -38,6 +41,34 @@ describe('edge projections', () => {
     expect((all.body.rows as Json[]).map((r) => r.key)).toEqual(['cake', 'tea']);
     const missing = await get(`/v1/stores/${store}/projections/totals/nothing?minPosition=${minPosition}`, t);
     expect(missing.status).toBe(404);
+  });
+
+  it('follows the log with no query to wake it: the sequencer pokes the projections after its commits', async () => {
+    const store = freshStore('proj');
+    const t = await token({ store });
+    // Writers racing on several streams, then nothing but waiting: every commit must reach it.
+    const results = await Promise.all(
+      Array.from({ length: 8 }, (_, w) =>
+        Promise.all(
+          Array.from({ length: 5 }, () =>
+            append(store, t, `cart-${w}`, [newEvent('Added', { sku: `s${w}`, qty: 1 })]),
+          ),
+        ),
+      ),
+    );
+    const head = Math.max(...results.flat().flatMap((r) => r.positions));
+    const stub = env.PROJECTIONS.get(env.PROJECTIONS.idFromName(`${store}/balances@1`));
+    const checkpoint = () =>
+      runInDurableObject(
+        stub,
+        (instance: ProjectionDO) => (instance as unknown as { checkpoint: number }).checkpoint,
+      );
+    const start = Date.now();
+    while ((await checkpoint()) < head) {
+      expect(Date.now() - start, 'the projection to reach the head unasked').toBeLessThan(10_000);
+      await new Promise((done) => setTimeout(done, 20));
+    }
+    expect(await checkpoint()).toBe(head);
   });
 
   it('answers a read-your-writes wait that cannot be met with a clear Timeout', async () => {
@@ -88,6 +119,32 @@ describe('edge projections', () => {
     });
     const status = await get(`/v1/stores/${store}/projections/totals/status`, t);
     expect(status.body).toMatchObject({ parked: 1, state: 'live' });
+  });
+
+  it('parks an event whose new state cannot be stored as JSON, instead of retrying its page forever', async () => {
+    const store = freshStore('proj');
+    const t = await token({ store });
+    // One append, so the poison event shares a page with good ones, before and after it; the
+    // state it makes is the last of its key in the page, so it is what would be stored.
+    const r = await append(store, t, 'tally-1', [
+      newEvent('Tallied', { key: 'a', n: 1 }),
+      newEvent('Tallied', { key: 'b', n: 5 }),
+      newEvent('Tallied', { key: 'a', big: true }),
+      newEvent('Tallied', { key: 'b', n: 2 }),
+    ]);
+    const last = r.positions.at(-1);
+    const a = await get(`/v1/stores/${store}/projections/tallies/a?minPosition=${last}&timeoutMs=5000`, t);
+    expect(a.body).toMatchObject({ state: { n: 1 } });
+    const b = await get(`/v1/stores/${store}/projections/tallies/b?minPosition=${last}`, t);
+    expect(b.body).toMatchObject({ state: { n: 7 } });
+    const parked = await get(
+      `/v1/stores/${store}/projections/tallies/parked`,
+      await token({ store, role: 'admin' }),
+    );
+    expect(parked.body).toMatchObject({ events: [{ position: r.positions[2], type: 'Tallied' }] });
+    expect((parked.body.events as Json[])[0]?.error).toMatch(/key 'a' cannot be stored as JSON/);
+    const status = await get(`/v1/stores/${store}/projections/tallies/status`, t);
+    expect(status.body).toMatchObject({ parked: 1, state: 'live', checkpoint: last });
   });
 
   it('builds a new version beside the old one and moves queries to it once caught up', async () => {

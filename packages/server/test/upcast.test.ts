@@ -1,9 +1,9 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
 import type { ServerMessage } from '@edgelog/core';
+import { pricedGolden as golden } from '@edgelog/core/testing';
 import { describe, expect, it } from 'vitest';
 import type { StreamDO } from '../src/stream-do.ts';
-import golden from './fixtures/priced-events.json';
 import { BASE, call, callUnchecked, freshStore, token } from './helpers.ts';
 
 // I8 at the edge: the golden fixtures (stored Priced events of every schema version) read as

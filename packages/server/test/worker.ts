@@ -1,7 +1,7 @@
 // The Worker the server's tests run: the real one, configured with test projections, an
 // event registry with a type stored at three schema versions, and a decider with snapshots.
-import { defineEvent, defineProjection, eventRegistry } from '@edgelog/core';
-import { z } from 'zod';
+import { defineProjection, eventRegistry } from '@edgelog/core';
+import { Priced } from '@edgelog/core/testing';
 import { configureEdge } from '../src/config.ts';
 
 type Added = { sku: string; qty: number };
@@ -41,20 +41,19 @@ const balances = defineProjection<{ n: number }>({
   },
 });
 
-const Money = z.object({ amount: z.number().int(), currency: z.string().length(3) });
-/** v1 stored cents (EUR implied), v2 a price with its currency, v3 adds a tax rate. */
-export const Priced = defineEvent({
-  type: 'Priced',
-  schemas: [
-    z.object({ sku: z.string(), cents: z.number().int() }),
-    z.object({ sku: z.string(), price: Money }),
-    z.object({ sku: z.string(), price: Money, taxRate: z.number().min(0).max(1) }),
-  ],
-  upcasters: [
-    ({ sku, cents }) => ({ sku, price: { amount: cents, currency: 'EUR' } }),
-    (d) => ({ ...d, taxRate: 0 }),
-  ],
+/** A count per key; an event with `big` makes a state JSON cannot hold (it carries a BigInt). */
+const tallies = defineProjection<{ n: number; big?: bigint }>({
+  name: 'tallies',
+  version: 1,
+  types: ['Tallied'],
+  key: (e) => (e.data as { key: string }).key,
+  initialState: () => ({ n: 0 }),
+  evolve: (s, e) => {
+    const d = e.data as { n?: number; big?: boolean };
+    return d.big ? { n: s.n, big: BigInt(1) } : { n: s.n + (d.n ?? 0) };
+  },
 });
+
 type Price = { sku: string; price: { amount: number; currency: string }; taxRate: number };
 
 /** The last price of each sku, as the current shape shows it. */
@@ -76,7 +75,7 @@ const pricing = {
 };
 
 configureEdge({
-  projections: [totalsV1, totalsV2, prices, balances],
+  projections: [totalsV1, totalsV2, prices, balances, tallies],
   registry: eventRegistry([Priced]),
   deciders: { pricing },
   snapshots: { pricing: { stateVersion: 1, every: 5 } },

@@ -2,3 +2,4 @@ export type { ContractOptions, StoreUnderTest } from './contract.ts';
 export { describeEventStoreContract, newEvent } from './contract.ts';
 export type { ThenSpec } from './decider-specification.ts';
 export { DeciderSpecification } from './decider-specification.ts';
+export { Priced, pricedGolden } from './priced.ts';
