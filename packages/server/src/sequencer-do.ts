@@ -1,11 +1,9 @@
 import { DurableObject } from 'cloudflare:workers';
 import {
-  ClientMessage,
   defaultLimits,
   type EventEnvelope,
   type EventFilter,
   error,
-  type ServerMessage,
   scanBudget,
   toWireError,
   validationError,
@@ -18,7 +16,7 @@ import { GlobalLog, type GlobalReadScope, inScope, type StoredChunk } from './gl
 import { answerTaken, type CommitOutcome, type CommitRequest, type IdLocation } from './log-row.ts';
 import { type LoggedChunk, unpackChunk } from './packed.ts';
 import { pokeProjections } from './projection-routes.ts';
-import { upcastMessage } from './read-upcast.ts';
+import { readClientMessage, sendTo } from './socket-message.ts';
 
 export type { GlobalReadScope } from './global-log.ts';
 
@@ -275,7 +273,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     this.ctx.acceptWebSocket(server);
     const state: SocketState = claims ? { store, claims, subs: [] } : { store, subs: [] };
     this.save(server, state);
-    if (claims) send(server, { type: 'ready', head: this.head });
+    if (claims) sendTo(server, { type: 'ready', head: this.head });
     if ((await this.ctx.storage.getAlarm()) === null)
       await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
     return new Response(null, { status: 101, webSocket: client });
@@ -287,25 +285,12 @@ export class SequencerDO extends DurableObject<ServerEnv> {
       ws.close(1011, 'lost socket state');
       return;
     }
-    let message: ClientMessage;
-    try {
-      const text = typeof raw === 'string' ? raw : new TextDecoder().decode(raw);
-      const parsed = ClientMessage.safeParse(JSON.parse(text));
-      if (!parsed.success)
-        throw validationError(
-          parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-        );
-      message = parsed.data;
-    } catch (e) {
-      send(ws, {
-        type: 'error',
-        error:
-          e instanceof SyntaxError
-            ? validationError([{ path: '', message: 'malformed JSON' }]).toWire()
-            : toWireError(e),
-      });
+    const read = readClientMessage(raw);
+    if ('error' in read) {
+      sendTo(ws, { type: 'error', error: read.error });
       return;
     }
+    const { message } = read;
     switch (message.type) {
       case 'auth': {
         try {
@@ -313,9 +298,9 @@ export class SequencerDO extends DurableObject<ServerEnv> {
           checkStore(claims, state.store);
           state.claims = claims;
           this.save(ws, state);
-          send(ws, { type: 'ready', head: this.head });
+          sendTo(ws, { type: 'ready', head: this.head });
         } catch (e) {
-          send(ws, { type: 'error', error: toWireError(e) });
+          sendTo(ws, { type: 'error', error: toWireError(e) });
           ws.close(1008, 'unauthorized');
         }
         return;
@@ -323,7 +308,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
       case 'subscribe': {
         const claims = state.claims;
         if (!claims) {
-          send(ws, {
+          sendTo(ws, {
             type: 'error',
             subscription: message.id,
             error: error('Unauthorized', 'send an auth message first').toWire(),
@@ -332,7 +317,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
         }
         const denied = message.streams?.find((s) => !streamAllowed(claims, s));
         if (denied !== undefined) {
-          send(ws, {
+          sendTo(ws, {
             type: 'error',
             subscription: message.id,
             error: error('Forbidden', `this token may not read stream '${denied}'`).toWire(),
@@ -345,7 +330,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
         state.subs = [...state.subs.filter((s) => s.id !== sub.id), sub];
         if (!this.save(ws, state)) {
           state.subs = state.subs.filter((s) => s.id !== sub.id);
-          send(ws, {
+          sendTo(ws, {
             type: 'error',
             subscription: sub.id,
             error: validationError([{ path: 'filter', message: 'subscription filter too large' }]).toWire(),
@@ -360,7 +345,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
         this.save(ws, state);
         return;
       case 'ping':
-        send(ws, message.at === undefined ? { type: 'pong' } : { type: 'pong', at: message.at });
+        sendTo(ws, message.at === undefined ? { type: 'pong' } : { type: 'pong', at: message.at });
         return;
       default: {
         const never: never = message;
@@ -384,7 +369,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
 
   override async alarm(): Promise<void> {
     const sockets = this.ctx.getWebSockets();
-    for (const ws of sockets) send(ws, { type: 'heartbeat', head: this.head });
+    for (const ws of sockets) sendTo(ws, { type: 'heartbeat', head: this.head });
     if (sockets.length > 0) await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
   }
 
@@ -402,11 +387,11 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     const sub = state?.subs.find((s) => s.id === id);
     if (!state?.claims || !sub || sub.live) return;
     const page = this.readAll(sub.cursor, CATCH_UP_PAGE, scopeOf(sub, state.claims));
-    if (page.events.length > 0) send(ws, { type: 'events', subscription: id, events: page.events });
+    if (page.events.length > 0) sendTo(ws, { type: 'events', subscription: id, events: page.events });
     sub.cursor = Math.max(sub.cursor, page.scannedTo);
     if (sub.cursor >= this.head) {
       sub.live = true;
-      send(ws, { type: 'caught-up', subscription: id, position: sub.cursor });
+      sendTo(ws, { type: 'caught-up', subscription: id, position: sub.cursor });
     } else {
       setTimeout(() => this.catchUp(ws, id), 0);
     }
@@ -432,7 +417,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
         if (!sub.live) continue;
         const scope = scopeOf(sub, state.claims);
         const events = envelopes.filter((e) => (e.position ?? 0) > sub.cursor && inScope(scope, e));
-        if (events.length > 0) send(ws, { type: 'events', subscription: sub.id, events });
+        if (events.length > 0) sendTo(ws, { type: 'events', subscription: sub.id, events });
         sub.cursor = this.head;
       }
       this.save(ws, state);
@@ -473,12 +458,4 @@ function scopeOf(sub: Subscription, claims: Claims): GlobalReadScope {
   if (claims.streams) scope.allowedPrefixes = claims.streams;
   if (sub.streams) scope.streams = sub.streams;
   return scope;
-}
-
-function send(ws: WebSocket, message: ServerMessage): void {
-  try {
-    ws.send(JSON.stringify(upcastMessage(message)));
-  } catch {
-    // The socket closed under us; its close handler cleans up.
-  }
 }

@@ -1,6 +1,5 @@
 import { DurableObject } from 'cloudflare:workers';
 import {
-  ClientMessage,
   type EventEnvelope,
   type ExpectedVersion,
   error,
@@ -9,7 +8,6 @@ import {
   matchesExpectedVersion,
   type ReadStreamQuery,
   type ReadStreamResponse,
-  type ServerMessage,
   streamNotFound,
   toWireError,
   validationError,
@@ -21,8 +19,8 @@ import { Claims, checkStore, checkStream, jwtSecret, verifyToken } from './auth.
 import type { ServerEnv } from './env.ts';
 import { answerTaken, type CommitOutcome } from './log-row.ts';
 import { type LoggedChunk, type PackedEvents, unpackChunk, versioned } from './packed.ts';
-import { upcastMessage } from './read-upcast.ts';
 import type { SequencerApi } from './sequencer-do.ts';
+import { readClientMessage, sendTo } from './socket-message.ts';
 import { StreamTable } from './stream-table.ts';
 
 export interface AppendInput {
@@ -318,24 +316,12 @@ export class StreamDO extends DurableObject<ServerEnv> {
       ws.close(1011, 'lost socket state');
       return;
     }
-    let message: ClientMessage;
-    try {
-      const parsed = ClientMessage.safeParse(
-        JSON.parse(typeof raw === 'string' ? raw : new TextDecoder().decode(raw)),
-      );
-      if (!parsed.success)
-        throw validationError(
-          parsed.error.issues.map((i) => ({ path: i.path.join('.'), message: i.message })),
-        );
-      message = parsed.data;
-    } catch (e) {
-      const wire =
-        e instanceof SyntaxError
-          ? validationError([{ path: '', message: 'malformed JSON' }]).toWire()
-          : toWireError(e);
-      sendTo(ws, { type: 'error', error: wire });
+    const read = readClientMessage(raw);
+    if ('error' in read) {
+      sendTo(ws, { type: 'error', error: read.error });
       return;
     }
+    const { message } = read;
     const socket = state.data;
     switch (message.type) {
       case 'auth':
@@ -508,13 +494,5 @@ export class StreamDO extends DurableObject<ServerEnv> {
     this.fault = undefined;
     this.ctx.abort('injected stream fault');
     throw error('Internal', 'injected stream fault');
-  }
-}
-
-function sendTo(ws: WebSocket, message: ServerMessage): void {
-  try {
-    ws.send(JSON.stringify(upcastMessage(message)));
-  } catch {
-    // The socket closed under us.
   }
 }
