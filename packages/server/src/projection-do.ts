@@ -20,6 +20,7 @@ import { edgeConfig, projectionDefinition, projectionVersions } from './config.t
 import type { ServerEnv } from './env.ts';
 import type { StoredChunk } from './global-log.ts';
 import { unpackChunk } from './packed.ts';
+import { ProjectionRows, storedTexts } from './projection-rows.ts';
 import type { ChunkPage } from './sequencer-do.ts';
 
 /** Which projection a ProjectionDO runs: one DO per (store, name, version). */
@@ -88,9 +89,6 @@ export interface ListQuery {
 const PAGE = 10_000;
 /** At most about this much stored text per catch-up page (UTF-16 code units). */
 const PAGE_CHARS = 4_000_000;
-/** Bounds of the row cache (see `ProjectionDO.rows`). */
-const ROW_CACHE_CHARS = 4_000_000;
-const ROW_CACHE_ROWS = 20_000;
 /**
  * Pause after each page while a new version rebuilds beside an older one (throttling: the
  * older version keeps answering, and the rebuild leaves the sequencer room for live work).
@@ -121,19 +119,13 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
   private waiters = new Set<() => void>();
   /** Events per catch-up page (tests shrink it to stretch a rebuild over many pages). */
   pageSize = PAGE;
-  /**
-   * The stored text of recently read or written rows (`null`: no row), newest last. Only this
-   * object writes its rows, and only after its transaction commits is the cache updated, so
-   * an entry always equals the stored row: a page folds from the stored state without reading
-   * it again. Bounded by ROW_CACHE_CHARS and ROW_CACHE_ROWS; lost on restart.
-   */
-  private rows = new Map<string, string | null>();
-  private rowChars = 0;
+  /** The read model's rows, with the cache a page folds from (see `ProjectionRows`). */
+  private readonly rows: ProjectionRows;
 
   constructor(ctx: DurableObjectState, env: ServerEnv) {
     super(ctx, env);
     const sql = ctx.storage.sql;
-    sql.exec('CREATE TABLE IF NOT EXISTS rows (key TEXT PRIMARY KEY, state TEXT NOT NULL)');
+    this.rows = new ProjectionRows(sql);
     sql.exec('CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL)');
     sql.exec(`CREATE TABLE IF NOT EXISTS parked (
       position INTEGER PRIMARY KEY, event_id TEXT NOT NULL, stream TEXT NOT NULL, type TEXT NOT NULL,
@@ -292,13 +284,7 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
     const parkedAt = new Date().toISOString();
     try {
       this.ctx.storage.transactionSync(() => {
-        const upserts: Array<[string, string]> = [];
-        const deletes: string[] = [];
-        for (const [key, text] of texts) {
-          if (text === null) deletes.push(key);
-          else upserts.push([key, text]);
-        }
-        this.writeRows(upserts, deletes);
+        this.rows.write(texts);
         for (const p of out.parked) {
           sql.exec(
             'INSERT OR IGNORE INTO parked (position, event_id, stream, type, error, parked_at) VALUES (?, ?, ?, ?, ?, ?)',
@@ -315,11 +301,10 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
         if (!out.stoppedAt && reachedHead) this.meta('ready', '1');
       });
     } catch (e) {
-      // The rows stayed as they were: forget what we knew of them rather than guess.
-      this.forgetRows();
+      this.rows.forget();
       throw e;
     }
-    for (const [key, text] of texts) this.remember(key, text);
+    this.rows.remember(texts);
     this.processed += fresh.length;
     this.checkpoint = through;
     if (out.stoppedAt) this.stoppedAt = out.stoppedAt;
@@ -333,86 +318,19 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
     options: ProjectBatchOptions<EventEnvelope>,
   ): { out: ProjectedBatch<unknown>; texts: Map<string, string | null> } {
     const keys = keysOfBatch(definition, events, options);
-    const out = projectBatch(definition, events, this.currentRows(keys), options);
+    const out = projectBatch(definition, events, this.rows.current(keys), options);
     const texts = storedTexts(out.changed);
     if (texts !== undefined) return { out, texts };
     // A state that is not JSON (a BigInt, a cycle, undefined): fold the page again from the
     // stored rows, checking each state as it is made, so that the event that made it is parked
     // or stops the projection, as one its handler threw on would. Retrying could never help.
-    const checked = projectBatch(definition, events, this.currentRows(keys), {
+    const checked = projectBatch(definition, events, this.rows.current(keys), {
       ...options,
       check: jsonStateCheck,
     });
     const checkedTexts = storedTexts(checked.changed);
     if (checkedTexts === undefined) throw error('Internal', 'a checked projection state could not be stored');
     return { out: checked, texts: checkedTexts };
-  }
-
-  /** The states of `keys` as stored (absent for a key with no row), each parsed afresh. */
-  private currentRows(keys: Iterable<string>): Map<string, unknown> {
-    const current = new Map<string, unknown>();
-    const missing: string[] = [];
-    for (const key of keys) {
-      const text = this.rows.get(key);
-      if (text === undefined) missing.push(key);
-      else if (text !== null) current.set(key, JSON.parse(text));
-    }
-    if (missing.length > 0) {
-      const found = new Set<string>();
-      for (const row of this.readRows(missing)) {
-        found.add(row.key);
-        current.set(row.key, JSON.parse(row.state));
-        this.remember(row.key, row.state);
-      }
-      for (const key of missing) if (!found.has(key)) this.remember(key, null);
-    }
-    return current;
-  }
-
-  /**
-   * The stored rows of `keys`. One statement for the page: `json_each` hands SQLite the keys,
-   * so the per-statement cost is paid once per page, not once per row (the same below).
-   */
-  private readRows(keys: string[]): Iterable<{ key: string; state: string }> {
-    const sql = this.ctx.storage.sql;
-    return sql.exec<{ key: string; state: string }>(
-      'SELECT key, state FROM rows WHERE key IN (SELECT value FROM json_each(?))',
-      JSON.stringify(keys),
-    );
-  }
-
-  /** Writes a page's rows (key, JSON text) and deletes; the caller runs it in the page's transaction. */
-  private writeRows(upserts: Array<[string, string]>, deletes: string[]): void {
-    const sql = this.ctx.storage.sql;
-    if (upserts.length > 0)
-      sql.exec(
-        `INSERT INTO rows (key, state) SELECT value ->> 0, value ->> 1 FROM json_each(?) WHERE true
-           ON CONFLICT(key) DO UPDATE SET state = excluded.state`,
-        JSON.stringify(upserts),
-      );
-    if (deletes.length > 0)
-      sql.exec('DELETE FROM rows WHERE key IN (SELECT value FROM json_each(?))', JSON.stringify(deletes));
-  }
-
-  /** Keeps a row's stored text (`null`: no row) in the bounded cache, as the newest entry. */
-  private remember(key: string, text: string | null): void {
-    const before = this.rows.get(key);
-    if (before !== undefined) {
-      this.rows.delete(key);
-      this.rowChars -= key.length + (before?.length ?? 0);
-    }
-    this.rows.set(key, text);
-    this.rowChars += key.length + (text?.length ?? 0);
-    for (const [oldest, old] of this.rows) {
-      if (this.rowChars <= ROW_CACHE_CHARS && this.rows.size <= ROW_CACHE_ROWS) break;
-      this.rows.delete(oldest);
-      this.rowChars -= oldest.length + (old?.length ?? 0);
-    }
-  }
-
-  private forgetRows(): void {
-    this.rows.clear();
-    this.rowChars = 0;
   }
 
   /** Resolves once the checkpoint reaches `minPosition`; Timeout (504) when it does not in time. */
@@ -517,26 +435,6 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
       getHead(): Promise<number>;
     };
   }
-}
-
-/** The text each changed state is stored as (`null` deletes its row), or undefined if one is not JSON. */
-function storedTexts(changed: ReadonlyMap<string, unknown>): Map<string, string | null> | undefined {
-  const texts = new Map<string, string | null>();
-  for (const [key, state] of changed) {
-    if (state === null) {
-      texts.set(key, null);
-      continue;
-    }
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(state);
-    } catch {
-      return undefined;
-    }
-    if (typeof text !== 'string') return undefined;
-    texts.set(key, text);
-  }
-  return texts;
 }
 
 /**
