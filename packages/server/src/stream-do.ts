@@ -108,6 +108,10 @@ export class StreamDO extends DurableObject<ServerEnv> {
   private copyTimer: ReturnType<typeof setTimeout> | undefined;
   /** Test-only: crash at this point of the next append. */
   fault: StreamFault | undefined;
+  /** Events per catch-up page of a stream subscription (tests shrink it). */
+  catchUpPage = CATCH_UP_PAGE;
+  /** Subscriptions still catching up, per socket: id to the catch-up that owns it. */
+  private readonly catchingUp = new Map<WebSocket, Map<string, symbol>>();
 
   constructor(ctx: DurableObjectState, env: ServerEnv) {
     super(ctx, env);
@@ -347,28 +351,13 @@ export class StreamDO extends DurableObject<ServerEnv> {
           return;
         }
         const { id, after = 0, filter } = message;
-        // Under the mutex, after the last copy: no commit is in flight, so catch-up and the
-        // registration for live delivery happen with nothing in between.
-        await this.exclusive(async () => {
-          await this.sync(socket.store, socket.stream);
-          this.flushCopies();
-          const fresh = StreamSocketState.parse(ws.deserializeAttachment());
-          const sub: StreamSocketState['subs'][number] = { id, cursor: after };
-          if (filter?.types) sub.types = filter.types;
-          for (;;) {
-            const page = this.table.afterPosition(socket.stream, sub.cursor, CATCH_UP_PAGE);
-            const matching = page.filter((e) => !sub.types || sub.types.includes(e.type));
-            if (matching.length > 0) sendTo(ws, { type: 'events', subscription: id, events: matching });
-            sub.cursor = page.at(-1)?.position ?? sub.cursor;
-            if (page.length < CATCH_UP_PAGE) break;
-          }
-          sendTo(ws, { type: 'caught-up', subscription: id, position: sub.cursor });
-          fresh.subs = [...fresh.subs.filter((s) => s.id !== id), sub];
-          ws.serializeAttachment(fresh);
-        });
+        const sub: StreamSocketState['subs'][number] = { id, cursor: after };
+        if (filter?.types) sub.types = filter.types;
+        await this.catchUp(ws, socket, sub);
         return;
       }
       case 'unsubscribe':
+        this.catchingUp.get(ws)?.delete(message.id);
         socket.subs = socket.subs.filter((s) => s.id !== message.id);
         ws.serializeAttachment(socket);
         return;
@@ -379,6 +368,52 @@ export class StreamDO extends DurableObject<ServerEnv> {
         const never: never = message;
         return never;
       }
+    }
+  }
+
+  /**
+   * Sends a subscription the stream's events after its cursor, one page per turn of the
+   * stream's mutex, so appends to the stream get in between pages of a long catch-up. Each
+   * page is read after the last copy, with no commit in flight; the page that reaches the
+   * stream's end sends `caught-up` and registers the subscription for live delivery in the
+   * same turn, so the first live event is exactly the one after it. An unsubscribe, a second
+   * subscribe with the same id or a closed socket ends the catch-up.
+   */
+  private async catchUp(
+    ws: WebSocket,
+    socket: StreamSocketState,
+    sub: StreamSocketState['subs'][number],
+  ): Promise<void> {
+    const token = Symbol(sub.id);
+    const pending = this.catchingUp.get(ws) ?? new Map<string, symbol>();
+    this.catchingUp.set(ws, pending);
+    pending.set(sub.id, token);
+    const current = () => pending.get(sub.id) === token && ws.readyState === WebSocket.READY_STATE_OPEN;
+    try {
+      for (let turn = 0; current(); turn++) {
+        // A task between pages: the mutex alone hands over in microtasks, before any append
+        // waiting on the runtime's event loop could get in.
+        if (turn > 0) await new Promise((resolve) => setTimeout(resolve, 0));
+        const done = await this.exclusive(async () => {
+          if (!current()) return true;
+          await this.sync(socket.store, socket.stream);
+          this.flushCopies();
+          const page = this.table.afterPosition(socket.stream, sub.cursor, this.catchUpPage);
+          const matching = page.filter((e) => !sub.types || sub.types.includes(e.type));
+          if (matching.length > 0) sendTo(ws, { type: 'events', subscription: sub.id, events: matching });
+          sub.cursor = page.at(-1)?.position ?? sub.cursor;
+          if (page.length === this.catchUpPage) return false;
+          sendTo(ws, { type: 'caught-up', subscription: sub.id, position: sub.cursor });
+          const fresh = StreamSocketState.parse(ws.deserializeAttachment());
+          fresh.subs = [...fresh.subs.filter((s) => s.id !== sub.id), sub];
+          ws.serializeAttachment(fresh);
+          return true;
+        });
+        if (done) break;
+      }
+    } finally {
+      if (pending.get(sub.id) === token) pending.delete(sub.id);
+      if (pending.size === 0) this.catchingUp.delete(ws);
     }
   }
 

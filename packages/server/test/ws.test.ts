@@ -1,7 +1,8 @@
-import { runDurableObjectAlarm } from 'cloudflare:test';
+import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
 import type { ServerMessage } from '@edgelog/core';
 import { describe, expect, it } from 'vitest';
+import type { StreamDO } from '../src/stream-do.ts';
 import { BASE, call, freshStore, newEvent, token } from './helpers.ts';
 import { eventsOf, open } from './sockets.ts';
 
@@ -200,6 +201,58 @@ describe('WebSocket subscriptions of one stream (StreamDO)', () => {
     const before = eventsOf(socket.messages.slice(0, marker));
     expect((socket.messages[marker] as { position: number }).position).toBe(before.at(-1)?.position ?? 0);
     socket.ws.close(1000);
+  });
+
+  describe('a long catch-up of a stream, in pages of 10', () => {
+    async function longStream() {
+      const ctx = await setup();
+      for (let i = 0; i < 4; i++) await ctx.append('acc-1', 100);
+      const stub = env.STREAMS.get(env.STREAMS.idFromName(`${ctx.store}/acc-1`));
+      await runInDurableObject(stub, (instance: StreamDO) => {
+        instance.catchUpPage = 10;
+      });
+      const socket = await open(ctx.store, ctx.t, 'acc-1');
+      await socket.until((m) => m.some((x) => x.type === 'ready'), 'ready');
+      return { ...ctx, socket };
+    }
+
+    it('lets appends to the stream in between its pages, and still misses or repeats nothing', async () => {
+      const { append, socket } = await longStream();
+      socket.send({ type: 'subscribe', id: 's' });
+      await socket.until((m) => eventsOf(m).length > 0, 'the first page');
+      // Forty pages to go: this append must not wait for all of them.
+      await append('acc-1', 5);
+      expect(socket.messages.some((m) => m.type === 'caught-up')).toBe(false);
+      await socket.until((m) => m.some((x) => x.type === 'caught-up'), 'caught-up');
+      await append('acc-1', 2);
+      await socket.until((m) => eventsOf(m).length >= 407, '407 events');
+      await new Promise((r) => setTimeout(r, 50));
+      const seen = eventsOf(socket.messages);
+      expect(seen.map((e) => e.version)).toEqual(Array.from({ length: 407 }, (_, i) => i + 1));
+      const marker = socket.messages.findIndex((m) => m.type === 'caught-up');
+      // The five appended mid-catch-up came as catch-up pages; the two after it came live.
+      expect(eventsOf(socket.messages.slice(0, marker)).length).toBe(405);
+      expect(socket.messages.filter((m) => m.type === 'events' && m.events.length > 10)).toEqual([]);
+      socket.ws.close(1000);
+    });
+
+    it('stops when the subscription is dropped before it is caught up', async () => {
+      const { append, socket } = await longStream();
+      socket.send({ type: 'subscribe', id: 's' });
+      await socket.until((m) => eventsOf(m).length > 0, 'the first page');
+      socket.send({ type: 'unsubscribe', id: 's' });
+      socket.send({ type: 'subscribe', id: 'other', after: 399 });
+      await socket.until((m) => m.some((x) => x.type === 'caught-up'), 'caught-up');
+      await append('acc-1', 1);
+      await socket.until((m) => eventsOf(m, 'other').length >= 2, 'the live event');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(socket.messages.filter((m) => m.type === 'caught-up')).toEqual([
+        { type: 'caught-up', subscription: 'other', position: expect.any(Number) },
+      ]);
+      expect(eventsOf(socket.messages, 's').length).toBeLessThan(400);
+      expect(eventsOf(socket.messages, 'other').map((e) => e.version)).toEqual([400, 401]);
+      socket.ws.close(1000);
+    });
   });
 
   it('resumes after a position and filters by type; prefixes and auth are enforced', async () => {
