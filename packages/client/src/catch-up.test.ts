@@ -55,7 +55,7 @@ async function local(projection: ProjectionDefinition<never, never> = totals as 
   const groups: number[][] = [];
   const apply = sync.applyPulledPages.bind(sync);
   sync.applyPulledPages = (pages, head) => {
-    groups.push(pages.map((p) => p.length));
+    groups.push(pages.map((p) => p.events.length));
     return apply(pages, head);
   };
   return { db, sync, groups };

@@ -44,13 +44,17 @@ export interface SyncEngineOptions {
 
 const MAX_ROUNDS = 50;
 
+/** A page of a pull, with the cursor it was read after and how far it covered. */
+type Pulled = PullResponse & { after: number; coveredTo: number };
+
 /**
  * Pages fetched ahead of the writes, in order, while at most `bound` events wait. A page
- * fetched from the wrong place is harmless (applyPulled applies only what follows its cursor
- * contiguously): `restart` drops what waits and fetches from where the writes got to.
+ * fetched from the wrong place is harmless (applyPulled applies a page whole only when it was
+ * read after its cursor; see `pageTail`): `restart` drops what waits and fetches from where
+ * the writes got to.
  */
 class PullAhead {
-  readonly #pages: PullResponse[] = [];
+  readonly #pages: Pulled[] = [];
   #held = 0;
   #ended = false;
   #error: { e: unknown } | undefined;
@@ -71,13 +75,14 @@ class PullAhead {
     if (this.#inflight || this.#ended || this.#error || this.#held >= this.bound) return;
     this.#inflight = true;
     const generation = this.#generation;
-    this.pull(this.from).then(
+    const after = this.from;
+    this.pull(after).then(
       (page) => {
         if (generation !== this.#generation) return;
         this.#inflight = false;
-        this.#pages.push(page);
+        const covered = coveredTo(page, after, this.limit);
+        this.#pages.push({ ...page, after, coveredTo: covered });
         this.#held += page.events.length;
-        const covered = coveredTo(page, this.from, this.limit);
         if (covered >= page.head || covered === this.from) this.#ended = true;
         else this.from = covered;
         this.#notify();
@@ -99,7 +104,7 @@ class PullAhead {
   }
 
   /** The next pages in order: at least one, then more while they fit in `max` events. */
-  async take(max: number): Promise<PullResponse[]> {
+  async take(max: number): Promise<Pulled[]> {
     while (this.#pages.length === 0) {
       if (this.#error) throw this.#error.e;
       if (this.#ended) return [];
@@ -313,12 +318,13 @@ export class SyncEngine {
         const pages = await ahead.take(group);
         if (pages.length === 0) return;
         const lastPage = pages.at(-1)!;
-        // Whether the server holds more after the last page (its `after` does not matter for that).
-        const more = coveredTo(lastPage, 0, limit) < lastPage.head;
+        // Whether the server holds more after the last page.
+        const more = lastPage.coveredTo < lastPage.head;
         const head = Math.max(...pages.map((p) => p.head));
-        let last = after;
-        for (const p of pages) last = p.events.at(-1)?.position ?? last;
-        const reached = pages.some((p) => p.events.length > 0) ? await this.#applyPages(pages, head) : after;
+        const last = lastPage.coveredTo;
+        // Pages with no events still move the cursor when they covered positions (a sparse
+        // read for a stream-limited token): they are applied too.
+        const reached = last > after ? await this.#applyPages(pages, head) : after;
         const total = Math.max(head - start, 0);
         this.#emit({
           lastConfirmedPosition: reached,
@@ -341,11 +347,8 @@ export class SyncEngine {
     return reached;
   }
 
-  async #applyPages(pages: readonly PullResponse[], head: number): Promise<number> {
-    const { reached, rejected } = await this.store.applyPulledPages(
-      pages.map((p) => p.events),
-      head,
-    );
+  async #applyPages(pages: readonly Pulled[], head: number): Promise<number> {
+    const { reached, rejected } = await this.store.applyPulledPages(pages, head);
     for (const r of rejected) this.options.onRejected?.(r);
     return reached;
   }

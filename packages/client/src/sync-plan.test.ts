@@ -6,6 +6,7 @@ import {
   classifyResults,
   contiguousTail,
   type OutboxCommit,
+  pageTail,
   pendingOrder,
   planPush,
   renumber,
@@ -184,5 +185,29 @@ describe('backoffDelay', () => {
     expect(backoffDelay(3, () => 0.999, 100, 1000)).toBe(799);
     expect(backoffDelay(10, () => 0.999, 100, 1000)).toBe(999);
     expect(backoffDelay(10, () => 0, 100, 1000)).toBe(0);
+  });
+});
+
+describe('pageTail', () => {
+  const positions = (r: { events: WireEvent[] }) => r.events.map((e) => e.position);
+  it('takes a filtered page read after the cursor whole, gaps included, and moves to what it covered', () => {
+    const page = { events: [wire(3), wire(7)], after: 2, coveredTo: 9, filtered: true };
+    const out = pageTail(2, page);
+    expect(positions(out)).toEqual([3, 7]);
+    expect(out.to).toBe(9);
+    expect(pageTail(2, { events: [], after: 2, coveredTo: 10_002, filtered: true })).toEqual({
+      events: [],
+      to: 10_002,
+    });
+  });
+  it('trusts an unfiltered page only as far as its positions run on: a gap there means something went missing', () => {
+    const out = pageTail(2, { events: [wire(3), wire(4), wire(6)], after: 2, coveredTo: 6 });
+    expect(positions(out)).toEqual([3, 4]);
+    expect(out.to).toBe(4);
+  });
+  it('trusts a filtered page read after another cursor only as far as its positions run on', () => {
+    const out = pageTail(4, { events: [wire(3), wire(5), wire(9)], after: 2, coveredTo: 9, filtered: true });
+    expect(positions(out)).toEqual([5]);
+    expect(out.to).toBe(5);
   });
 });

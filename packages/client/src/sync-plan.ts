@@ -110,6 +110,35 @@ export function classifyResults(
 }
 
 /** Where a pulled page starts and stops: events at or before `pulled` are skipped, a gap stops it. */
+/**
+ * A pulled page, and (for a page of a pull) the cursor it was read after, how far it covered
+ * and whether the server left events out of it (`filtered`: its positions have gaps).
+ */
+export interface PulledPage {
+  events: readonly WireEvent[];
+  after?: number;
+  coveredTo?: number;
+  filtered?: boolean | undefined;
+}
+
+/**
+ * What of a pulled page follows the cursor `pulled`, and where the cursor goes after it.
+ * Positions of the log run on without a gap, so a page is taken as far as its positions do:
+ * a gap means something went missing, and the pull fetches again from there. A filtered page
+ * (a token limited to some streams sees only theirs) has gaps by nature: read after exactly
+ * `pulled`, it holds every event the reader may see up to its `coveredTo` (the protocol's
+ * promise), so all of it is taken and the cursor moves to `coveredTo`.
+ */
+export function pageTail(pulled: number, page: PulledPage): { events: WireEvent[]; to: number } {
+  if (!page.filtered || page.after !== pulled || page.coveredTo === undefined) {
+    const events = contiguousTail(pulled, page.events);
+    return { events, to: events.at(-1)?.position ?? pulled };
+  }
+  const events = page.events.filter((e) => e.position !== undefined && e.position > pulled);
+  const last = events.at(-1)?.position ?? pulled;
+  return { events, to: Math.max(last, page.coveredTo) };
+}
+
 export function contiguousTail(pulled: number, events: readonly WireEvent[]): WireEvent[] {
   const out: WireEvent[] = [];
   let next = pulled + 1;

@@ -18,8 +18,9 @@ import { streamRecords, tailKey, writeScope } from './local-log.ts';
 import type { ProjectionRunner } from './projections.ts';
 import {
   type Ack,
-  contiguousTail,
   type OutboxCommit,
+  type PulledPage,
+  pageTail,
   pendingOrder,
   type ReplayDecider,
   renumber,
@@ -222,15 +223,17 @@ export class SyncStore {
    * the rebase rejected.
    */
   applyPulled(events: readonly WireEvent[], head: number): Promise<PullApplied> {
-    return this.applyPulledPages([events], head);
+    return this.applyPulledPages([{ events }], head);
   }
 
   /**
    * `applyPulled` for several consecutive pages in one transaction (a catch-up groups the
    * pages that have arrived): one record per page, but the projections fold the whole group
-   * at once, so a row the pages share is read and written once, with the checkpoint.
+   * at once, so a row the pages share is read and written once, with the checkpoint. A page
+   * that says what it was read after and how far it covered moves the cursor there, over the
+   * gaps a stream-limited token sees (see `pageTail`).
    */
-  async applyPulledPages(pages: readonly (readonly WireEvent[])[], head: number): Promise<PullApplied> {
+  async applyPulledPages(pages: readonly PulledPage[], head: number): Promise<PullApplied> {
     const tx = this.#tx();
     const done = tx.done;
     done.catch(() => undefined);
@@ -259,7 +262,7 @@ export class SyncStore {
       const added: LogRecord[] = [];
       let lp = tail;
       for (const page of pages) {
-        const fresh = contiguousTail(m.pulled, page);
+        const { events: fresh, to } = pageTail(m.pulled, page);
         const first = foreign.length;
         for (const e of fresh) {
           const hit = byId.get(e.id);
@@ -288,6 +291,7 @@ export class SyncStore {
           }
           m.pulled = e.position!;
         }
+        m.pulled = Math.max(m.pulled, to);
         if (foreign.length > first) {
           const events = foreign.slice(first);
           added.push({ from: events[0]!.lp, to: lp, events, heads: [] });

@@ -33,6 +33,8 @@ export const PullResponse = z.object({
   head: int().check(z.minimum(0)),
   /** Absent from servers older than the scan budget: then a short page covered up to `head`. */
   scannedTo: z.optional(int().check(z.minimum(0))),
+  /** The read left events out (a token limited to some streams): its positions have gaps. */
+  filtered: z.optional(z.literal(true)),
 });
 export type PullResponse = z.infer<typeof PullResponse>;
 

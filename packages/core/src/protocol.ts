@@ -81,6 +81,11 @@ export const ReadAllResponse = z.object({
     .describe(
       'The last position this read examined (at least `after`): every matching event up to it is in `events`. Read the next page with `after=scannedTo`; caught up when it reaches `head`. A filtered read stops after `maxScanPerRead` positions, so a short or empty page does not mean the end.',
     ),
+  filtered: z
+    .optional(z.literal(true))
+    .describe(
+      'Present when the read left events out (a `streamPrefix` or `types` filter, or a token limited to some streams): the positions in `events` then have gaps. Without it the positions up to `scannedTo` run on without a gap, which a reader may check.',
+    ),
 });
 export type ReadAllResponse = z.infer<typeof ReadAllResponse>;
 

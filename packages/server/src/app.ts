@@ -149,7 +149,8 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
       scope,
       limits.maxScanPerRead,
     );
-    return c.json(upcastPage(page));
+    const filtered = scope.allowedPrefixes !== undefined || scope.filter !== undefined;
+    return c.json(upcastPage(filtered ? { ...page, filtered: true as const } : page));
   };
   app.get('/v1/stores/:store/events', readAll);
   app.get('/v1/stores/:store/sync/pull', readAll);
