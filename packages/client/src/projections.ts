@@ -1,5 +1,5 @@
 import type { EventEnvelope, ProjectionDefinition } from '@edgelog/core';
-import { keysOfBatch, projectBatch } from '@edgelog/core';
+import { keysOfBatch, projectBatch, upcastOnce } from '@edgelog/core';
 import type { IDBPObjectStore, IDBPTransaction, StoreNames } from 'idb';
 import { unwrap } from 'idb';
 import { type Checkpoint, eventsOf, type LogRecord, type LogSchema, type StoredEvent } from './db.ts';
@@ -79,7 +79,9 @@ export class ProjectionRunner {
     // A loop, not Math.max(...): a spread of a whole log's events overflows the stack.
     let lp = 0;
     for (const e of events) if (e.lp > lp) lp = e.lp;
-    await Promise.all(only.map((d) => this.#applyOne(tx, d, envelopes, lp)));
+    // Every projection's keys pass and fold share one upcast per event.
+    const upcast = upcastOnce(this.upcast);
+    await Promise.all(only.map((d) => this.#applyOne(tx, d, envelopes, lp, upcast)));
   }
 
   /**
@@ -93,14 +95,18 @@ export class ProjectionRunner {
     const local = unsettled.flatMap((r) => r.events);
     const localStreams = new Set(local.map((e) => e.stream));
     const interleaved = foreign.some((e) => localStreams.has(e.stream));
-    const options = { upcast: this.upcast };
+    const options = { upcast: upcastOnce(this.upcast) };
+    // Only a pull that meets local events outside their streams compares keys.
+    const compare = !interleaved && local.length > 0;
+    const localEnvelopes = compare ? local.map(toEnvelope) : [];
+    const foreignEnvelopes = compare ? foreign.map(toEnvelope) : [];
     const rebuild: AnyProjection[] = [];
     const apply: AnyProjection[] = [];
     for (const d of this.definitions) {
       let clash = interleaved;
-      if (!clash && local.length > 0) {
-        const localKeys = new Set(keysOfBatch(d, local.map(toEnvelope), options));
-        clash = keysOfBatch(d, foreign.map(toEnvelope), options).some((k) => localKeys.has(k));
+      if (compare) {
+        const localKeys = new Set(keysOfBatch(d, localEnvelopes, options));
+        clash = keysOfBatch(d, foreignEnvelopes, options).some((k) => localKeys.has(k));
       }
       (clash ? rebuild : apply).push(d);
     }
@@ -108,11 +114,17 @@ export class ProjectionRunner {
     await this.rebuild(tx, rebuild);
   }
 
-  async #applyOne(tx: Tx, d: AnyProjection, all: EventEnvelope[], lp: number): Promise<void> {
+  async #applyOne(
+    tx: Tx,
+    d: AnyProjection,
+    all: EventEnvelope[],
+    lp: number,
+    upcast: (e: EventEnvelope) => EventEnvelope,
+  ): Promise<void> {
     const p = projectionId(d);
     const rows = tx.objectStore('rows');
     const checkpoints = tx.objectStore('checkpoints');
-    const options = { upcast: this.upcast };
+    const options = { upcast };
     // The events come after the checkpoint (the caller's contract), so the checkpoint and the
     // touched rows are read in one round; the filter below only guards a redelivery.
     const keys = keysOfBatch(d, all, options);

@@ -75,6 +75,7 @@ export {
   projectBatch,
   projectEvents,
   projectionHandles,
+  upcastOnce,
 } from './projection.ts';
 export {
   AppendRequest,

@@ -1,7 +1,14 @@
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
 import type { EventEnvelope } from './envelope.ts';
-import { defineProjection, jsonStateCheck, keysOf, projectBatch, projectEvents } from './projection.ts';
+import {
+  defineProjection,
+  jsonStateCheck,
+  keysOf,
+  projectBatch,
+  projectEvents,
+  upcastOnce,
+} from './projection.ts';
 
 type Totals = { count: number; sum: number };
 const totals = defineProjection<Totals>({
@@ -186,5 +193,25 @@ describe('projectBatch', () => {
         );
       }),
     );
+  });
+});
+
+describe('upcastOnce', () => {
+  it('upcasts each event once, answering its result or its error again', () => {
+    const [a, b] = toEnvelopes([
+      { stream: 'a', type: 'Added', n: 1 },
+      { stream: 'b', type: 'Added', n: 5 },
+    ]) as [EventEnvelope, EventEnvelope];
+    let calls = 0;
+    const once = upcastOnce((e: EventEnvelope) => {
+      calls++;
+      if (e.stream === 'b') throw new Error('no upcaster');
+      return { ...e, schemaVersion: 2 };
+    });
+    expect(once(a)).toBe(once(a));
+    expect(once(a).schemaVersion).toBe(2);
+    expect(() => once(b)).toThrow('no upcaster');
+    expect(() => once(b)).toThrow('no upcaster');
+    expect(calls).toBe(2);
   });
 });

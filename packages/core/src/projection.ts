@@ -219,3 +219,25 @@ export function projectBatch<S, E extends EventEnvelope>(
   }
   return { changed, parked, through };
 }
+
+/**
+ * `upcast` remembering each event's answer, its result or its error, for one batch: a store
+ * that asks `keysOfBatch` and then `projectBatch` (or several projections) about the same
+ * events upcasts each of them once.
+ */
+export function upcastOnce<E extends EventEnvelope>(upcast: (e: E) => E): (e: E) => E {
+  const seen = new Map<E, { ok: E } | { error: unknown }>();
+  return (e) => {
+    let answer = seen.get(e);
+    if (answer === undefined) {
+      try {
+        answer = { ok: upcast(e) };
+      } catch (thrown) {
+        answer = { error: thrown };
+      }
+      seen.set(e, answer);
+    }
+    if ('error' in answer) throw answer.error;
+    return answer.ok;
+  };
+}

@@ -13,6 +13,7 @@ import {
   projectBatch,
   projectionHandles,
   toWireError,
+  upcastOnce,
 } from '@edgelog/core';
 import { z } from 'zod';
 import type { AnyProjection } from './config.ts';
@@ -435,25 +436,4 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
       getHead(): Promise<number>;
     };
   }
-}
-
-/**
- * `upcast` remembering each event's answer, its result or its error: `keysOfBatch` and
- * `projectBatch` (twice, when a state needs checking) upcast the same events of a page.
- */
-function upcastOnce(upcast: (e: EventEnvelope) => EventEnvelope): (e: EventEnvelope) => EventEnvelope {
-  const seen = new Map<EventEnvelope, { ok: EventEnvelope } | { error: unknown }>();
-  return (e) => {
-    let answer = seen.get(e);
-    if (answer === undefined) {
-      try {
-        answer = { ok: upcast(e) };
-      } catch (thrown) {
-        answer = { error: thrown };
-      }
-      seen.set(e, answer);
-    }
-    if ('error' in answer) throw answer.error;
-    return answer.ok;
-  };
 }
