@@ -10,7 +10,7 @@ import type {
   RememberedCommand,
   StoredEvent,
 } from './db.ts';
-import { abortOnThrow, decodeRecord, eventsOf, finalize, type StoredRecord } from './db.ts';
+import { abortOnThrow, appendRecord, decodeRecord, eventsOf, type StoredRecord } from './db.ts';
 import { ClientError, idempotencyConflict, streamNotFound } from './errors.ts';
 import { ProjectionRunner } from './projections.ts';
 import { checkExpectedVersion, type ValidEvent, validateAppend } from './validate.ts';
@@ -342,6 +342,7 @@ export class LocalLog {
     const recordedAt = this.now();
     const events: StoredEvent[] = [];
     const commits: CommitInfo[] = [];
+    const runs: Array<[number, number]> = [];
     const outcomes: Array<{ ok: LocalAppendResult } | { error: unknown }> = [];
     let lp = tail;
     for (const job of jobs) {
@@ -406,6 +407,7 @@ export class LocalLog {
       if (job.options.expectedVersion !== undefined) commit.expectedVersion = job.options.expectedVersion;
       if (job.options.command) commit.command = job.options.command;
       commits.push(commit);
+      runs.push([events.length, added.length]);
       for (const e of added) events.push(e);
       if (checkIds) for (const e of added) known.set(e.id, e);
       lp += added.length;
@@ -426,7 +428,7 @@ export class LocalLog {
         c.seq = lp * SEQ_SLOTS + i;
       });
       // `add`, never `put`: a stale key must fail, not replace another writer's record.
-      writes.push(log.add(finalize({ from: tail + 1, to: lp, li: lp, events, commits, heads: [] })));
+      writes.push(log.add(appendRecord(tail + 1, lp, events, commits, runs)));
     }
     // Without projections nothing more is asked of this transaction: committing now saves
     // the round trip in which IndexedDB would otherwise wait for our success handlers.
