@@ -151,7 +151,7 @@ export class WorkerCore {
   readonly #statusListeners = new Map<number, Callback<ClientStatus>>();
   readonly #rejectionListeners = new Map<number, Callback<RejectionNotice>>();
   #pendingRefresh: Promise<void> | undefined;
-  #notify: { tail: number; local: boolean; kick: boolean } | undefined;
+  #notify: { tail: number; local: boolean; kick: boolean; recount: boolean } | undefined;
   #pendingDirty = false;
   #lastCount = 0;
   #statusTimer: ReturnType<typeof setTimeout> | undefined;
@@ -192,7 +192,8 @@ export class WorkerCore {
     this.#log = new LocalLog(
       db,
       this.#limits,
-      (tail) => this.#written(tail, true),
+      // The append counted its commit itself (#counted): the outbox needs no recount.
+      (tail) => this.#written(tail, true, true, false),
       this.#projections,
       undefined,
       durability,
@@ -319,22 +320,23 @@ export class WorkerCore {
    * of it in the next task, once for everything written until then, so that the answer to the
    * write that caused it goes out first.
    */
-  #written(tail: number, local: boolean, kick = true): void {
+  #written(tail: number, local: boolean, kick = true, recount = true): void {
     const pending = this.#notify;
     if (pending) {
       pending.tail = Math.max(pending.tail, tail);
       pending.local ||= local;
       pending.kick ||= kick;
+      pending.recount ||= recount;
       return;
     }
-    this.#notify = { tail, local, kick };
+    this.#notify = { tail, local, kick, recount };
     setTimeout(() => {
       const n = this.#notify!;
       this.#notify = undefined;
       for (const s of this.#subscribers.values()) s.wake();
       if (n.local) this.#post({ t: 'write', tail: n.tail });
       if (n.kick) this.#engine?.kick();
-      void this.#refreshPending();
+      if (n.recount) void this.#refreshPending();
     }, 0);
   }
 
@@ -397,11 +399,15 @@ export class WorkerCore {
     return result;
   }
 
-  /** Counts a new commit at once; the outbox count catches up asynchronously. */
+  /**
+   * Counts a new commit at once, without a recount (a count walks the outbox index, and a
+   * readonly transaction on the log holds up the appends behind it). A recount already under
+   * way may have read the log before this commit: it runs once more.
+   */
   #counted(result: LocalAppendResult): void {
     if (!result.commitId) return;
     this.#setStatus({ pending: this.#status.pending + 1 });
-    void this.#refreshPending();
+    if (this.#pendingRefresh) void this.#refreshPending();
   }
 
   #prepare(e: AppendInput): AppendInput & { id: string } {
