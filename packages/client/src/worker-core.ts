@@ -151,7 +151,7 @@ export class WorkerCore {
   readonly #statusListeners = new Map<number, Callback<ClientStatus>>();
   readonly #rejectionListeners = new Map<number, Callback<RejectionNotice>>();
   #pendingRefresh: Promise<void> | undefined;
-  #notify: { tail: number; local: boolean; kick: boolean; recount: boolean } | undefined;
+  #notify: { tail: number; local: boolean; kick: boolean } | undefined;
   #pendingDirty = false;
   #lastCount = 0;
   #statusTimer: ReturnType<typeof setTimeout> | undefined;
@@ -192,8 +192,7 @@ export class WorkerCore {
     this.#log = new LocalLog(
       db,
       this.#limits,
-      // The append counted its commit itself (#counted): the outbox needs no recount.
-      (tail) => this.#written(tail, true, true, false),
+      (tail) => this.#written(tail, true),
       this.#projections,
       undefined,
       durability,
@@ -320,23 +319,22 @@ export class WorkerCore {
    * of it in the next task, once for everything written until then, so that the answer to the
    * write that caused it goes out first.
    */
-  #written(tail: number, local: boolean, kick = true, recount = true): void {
+  #written(tail: number, local: boolean, kick = true): void {
     const pending = this.#notify;
     if (pending) {
       pending.tail = Math.max(pending.tail, tail);
       pending.local ||= local;
       pending.kick ||= kick;
-      pending.recount ||= recount;
       return;
     }
-    this.#notify = { tail, local, kick, recount };
+    this.#notify = { tail, local, kick };
     setTimeout(() => {
       const n = this.#notify!;
       this.#notify = undefined;
       for (const s of this.#subscribers.values()) s.wake();
       if (n.local) this.#post({ t: 'write', tail: n.tail });
       if (n.kick) this.#engine?.kick();
-      if (n.recount) void this.#refreshPending();
+      void this.#refreshPending();
     }, 0);
   }
 
@@ -399,15 +397,11 @@ export class WorkerCore {
     return result;
   }
 
-  /**
-   * Counts a new commit at once, without a recount (a count walks the outbox index, and a
-   * readonly transaction on the log holds up the appends behind it). A recount already under
-   * way may have read the log before this commit: it runs once more.
-   */
+  /** Counts a new commit at once; the outbox count catches up asynchronously. */
   #counted(result: LocalAppendResult): void {
     if (!result.commitId) return;
     this.#setStatus({ pending: this.#status.pending + 1 });
-    if (this.#pendingRefresh) void this.#refreshPending();
+    void this.#refreshPending();
   }
 
   #prepare(e: AppendInput): AppendInput & { id: string } {
