@@ -177,6 +177,59 @@ describe('@edgelog/client in Chromium', () => {
     }
   });
 
+  it('two tabs appending to one stream with expected versions never both pass the same version (I4)', async () => {
+    const { context, dispose } = await launch();
+    try {
+      const tabs = [await context.newPage(), await context.newPage()];
+      for (const p of tabs) await p.goto(url('race', '&sync=0'));
+      for (const p of tabs) await ready(p);
+      // Each tab appends as fast as it can, expecting the version it last saw: its worker's
+      // cached version is often stale (the other tab's broadcast is still on its way), and the
+      // log must still refuse every append whose expected version another tab overtook. The
+      // tabs append 1 and 2 events, so their records' keys differ and only the version check
+      // can tell.
+      const runs = await Promise.all(
+        tabs.map((p, tab) =>
+          p.evaluate(async (size) => {
+            let seen = 0;
+            const wins: Array<[number, number]> = [];
+            let refused = 0;
+            for (let i = 0; i < 60; i++) {
+              try {
+                const events = Array.from({ length: size }, () => ({ type: 'Said', data: { i } }));
+                const r = await app.client.append('race', events, { expectedVersion: seen });
+                if (r.version !== seen + size) throw new Error(`expected ${seen}, got version ${r.version}`);
+                wins.push([seen + 1, r.version]);
+                seen = r.version;
+              } catch (e) {
+                const err = e as { code?: string; details?: { actual?: number } };
+                if (err.code !== 'WrongExpectedVersion') throw e;
+                refused++;
+                seen = err.details!.actual!;
+              }
+            }
+            return { wins, refused };
+          }, tab + 1),
+        ),
+      );
+      // The winning appends tile the stream's versions: none passed a version another had.
+      const wins = runs.flatMap((r) => r.wins).sort((x, y) => x[0] - y[0]);
+      let next = 1;
+      for (const [first, last] of wins) {
+        expect(first).toBe(next);
+        next = last + 1;
+      }
+      const stream = await tabs[0]!.evaluate(() => app.client.readStream('race'));
+      expect(stream.version).toBe(next - 1);
+      expect(stream.events.map((e) => e.version)).toEqual(Array.from({ length: next - 1 }, (_, i) => i + 1));
+      // Both tabs won and lost some (otherwise the race was never run).
+      for (const r of runs) expect(r.wins.length).toBeGreaterThan(0);
+      expect(runs[0]!.refused + runs[1]!.refused).toBeGreaterThan(0);
+    } finally {
+      await dispose();
+    }
+  });
+
   it('close() waits for the appends issued before it; later calls fail with code Closed', async () => {
     const { context, dispose } = await launch();
     try {

@@ -7,6 +7,7 @@ import {
   DB_VERSION,
   decodeRecord,
   encodeRecord,
+  finalize,
   openLogDb,
   packEvents,
   type StoredEvent,
@@ -357,6 +358,31 @@ describe('the version 8 rung: packed record texts', () => {
     });
     expect(withCommand.cm).toBeUndefined();
     expect(decodeRecord(withCommand).commits![0]!.command!.command).toEqual(command);
+  });
+
+  it('stores an append group as finalize would: the record re-encodes to itself', async () => {
+    const db = await openLogDb('append-record');
+    const store = new LocalEventStore(db);
+    const ev = (i: number) => ({ id: crypto.randomUUID(), type: 'T', data: { i } });
+    // One group: several streams, several commits per stream, an expected version, a refusal.
+    await Promise.allSettled([
+      store.append('a', [ev(1), ev(2)], { expectedVersion: 'no_stream' }),
+      store.append('b', [ev(3)]),
+      store.append('a', [ev(4)], { expectedVersion: 2 }),
+      store.append('b', [ev(5)], { expectedVersion: 5 }),
+      store.append('c', [ev(6), ev(7), ev(8)]),
+    ]);
+    await store.log.append('a', [ev(9)], { command: { decider: 'd', command: { at: new Date(0) } } });
+    const stored = await db.getAll('log');
+    expect(stored.map((r) => r.to)).toEqual([7, 8]);
+    for (const r of stored) expect(r).toEqual(finalize(decodeRecord(r)));
+    expect(decodeRecord(stored[0]!).commits!.map((c) => [c.stream, c.ids.length])).toEqual([
+      ['a', 2],
+      ['b', 1],
+      ['a', 1],
+      ['c', 3],
+    ]);
+    await store.close();
   });
 
   it('opens a version 7 database: plain texts read as they are, rewritten records are packed', async () => {

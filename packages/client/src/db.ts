@@ -243,6 +243,38 @@ export function encodeRecord(rec: LogRecord): StoredRecord {
   return cm === undefined ? { ...rest, commits, ev } : { ...rest, ev, cm };
 }
 
+/**
+ * The record of a local append group, encoded directly: what `finalize` makes of it, without
+ * searching for what the append knows already (every commit is open and holds the run
+ * `runs[i]` = `[index, count]` of the events). Commits that remember a command keep their
+ * structured clone (see `StoredRecord.cm`) and go through `finalize`.
+ */
+export function appendRecord(
+  from: number,
+  to: number,
+  events: StoredEvent[],
+  commits: CommitInfo[],
+  runs: ReadonlyArray<[number, number]>,
+): StoredRecord {
+  if (commits.length === 0 || commits.some((c) => c.command !== undefined))
+    return finalize({ from, to, li: to, events, commits, heads: [] });
+  const packed: PackedCommit[] = new Array(commits.length);
+  for (let i = 0; i < commits.length; i++) {
+    const { ids: _ids, ...rest } = commits[i]!;
+    packed[i] = { ...rest, at: runs[i]! };
+  }
+  return {
+    from,
+    to,
+    li: to,
+    heads: headsOf(events),
+    pq: to,
+    pn: commits.length,
+    ev: packEvents(events),
+    cm: JSON.stringify(packed),
+  };
+}
+
 export interface Rejection {
   commitId: string;
   stream: string;

@@ -87,4 +87,21 @@ describe('readStream windows', () => {
     expect(await load('none')).toEqual([]);
     db.close();
   });
+
+  it('loads every version when a replayed commit left a record holding lower versions than the first one found', async () => {
+    const db = await openLogDb('load-hole');
+    // The first record (in version order) is record 6; record 4 holds versions 1..3 and 5.
+    const records: LogRecord[] = [
+      { from: 1, to: 4, events: [ev('s', 1, 1), ev('s', 2, 2), ev('s', 3, 3), ev('s', 5, 4)], heads: [] },
+      { from: 5, to: 6, events: [ev('s', 4, 5)], heads: [] },
+      { from: 7, to: 8, events: [ev('s', 6, 7), ev('s', 7, 8)], heads: [] },
+    ];
+    for (const r of records) await db.put('log', finalize(r));
+    const load = async (after = 0) =>
+      (await loadStream(db.transaction('log').store, 's', after)).map((e) => e.version);
+    expect(await load()).toEqual([1, 2, 3, 4, 5, 6, 7]);
+    expect(await load(3)).toEqual([4, 5, 6, 7]);
+    expect(await load(5)).toEqual([6, 7]);
+    db.close();
+  });
 });

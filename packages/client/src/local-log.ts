@@ -10,7 +10,7 @@ import type {
   RememberedCommand,
   StoredEvent,
 } from './db.ts';
-import { abortOnThrow, decodeRecord, eventsOf, finalize, type StoredRecord } from './db.ts';
+import { abortOnThrow, appendRecord, decodeRecord, eventsOf, type StoredRecord } from './db.ts';
 import { ClientError, idempotencyConflict, streamNotFound } from './errors.ts';
 import { ProjectionRunner } from './projections.ts';
 import { checkExpectedVersion, type ValidEvent, validateAppend } from './validate.ts';
@@ -86,31 +86,38 @@ export async function streamRecords(log: LogStore, stream: string): Promise<LogR
   return (await log.index('heads').getAll(streamRange(stream))).map(decodeRecord);
 }
 
+/** The events of `stream` after version `after` in `records`, in version order. */
+function collect(records: readonly StoredRecord[], stream: string, after: number): StoredEvent[] {
+  const out: StoredEvent[] = [];
+  for (const r of records)
+    for (const e of eventsOf(r)) if (e.stream === stream && e.version > after) out.push(e);
+  return out.sort((x, y) => x.version - y.version);
+}
+
 /** The stored events of a stream after version `after` (default: all), in version order. */
 export async function loadStream(log: LogStore, stream: string, after = 0): Promise<StoredEvent[]> {
   // A record's `heads` key is the highest version of the stream in it: records wholly at or
   // before `after` are never read.
   const range = IDBKeyRange.bound([stream, after + 1], [stream, Number.POSITIVE_INFINITY]);
+  const heads = log.index('heads');
   // Reading through an index fetches each record on its own; a key range of the log is one
-  // sequential scan. Each record takes at least one local position, so when the stream's
-  // records fill at least half of the positions between its first and last, the scan reads
-  // at most as many other records as its own (a stream of single-event appends).
-  const keys = await log.index('heads').getAllKeys(range);
-  if (keys.length === 0) return [];
-  let lo = Number.POSITIVE_INFINITY;
-  let hi = 0;
-  for (const k of keys) {
-    if (k < lo) lo = k;
-    if (k > hi) hi = k;
+  // sequential scan. The stream's first and last records (in version order) bound the scan;
+  // each event takes one local position, so when the range holds at most twice as many
+  // positions as the events wanted, the scan reads at most as many other events as the
+  // stream's own (a stream of single-event appends). The bounds come from two key cursors,
+  // not from every key of the range (listing 10,000 keys cost more than the scan's savings).
+  const [first, last] = await Promise.all([heads.openKeyCursor(range), heads.openKeyCursor(range, 'prev')]);
+  if (!first || !last) return [];
+  const want = (last.key as [string, number])[1] - after;
+  const lo = Math.min(first.primaryKey, last.primaryKey);
+  const hi = Math.max(first.primaryKey, last.primaryKey);
+  if (hi - lo + 1 <= 2 * want) {
+    const out = collect(await log.getAll(IDBKeyRange.bound(lo, hi)), stream, after);
+    // A record outside the bounds (a replayed commit's record holds lower versions than an
+    // earlier one) leaves a version missing: then the index, which finds every record, decides.
+    if (out.length === want && out.every((e, i) => e.version === after + i + 1)) return out;
   }
-  const records =
-    keys.length * 2 >= hi - lo + 1
-      ? await log.getAll(IDBKeyRange.bound(lo, hi))
-      : await log.index('heads').getAll(range);
-  const out: StoredEvent[] = [];
-  for (const r of records)
-    for (const e of eventsOf(r)) if (e.stream === stream && e.version > after) out.push(e);
-  return out.sort((x, y) => x.version - y.version);
+  return collect(await heads.getAll(range), stream, after);
 }
 
 const FIRST_CHUNK = 16;
@@ -335,6 +342,7 @@ export class LocalLog {
     const recordedAt = this.now();
     const events: StoredEvent[] = [];
     const commits: CommitInfo[] = [];
+    const runs: Array<[number, number]> = [];
     const outcomes: Array<{ ok: LocalAppendResult } | { error: unknown }> = [];
     let lp = tail;
     for (const job of jobs) {
@@ -399,6 +407,7 @@ export class LocalLog {
       if (job.options.expectedVersion !== undefined) commit.expectedVersion = job.options.expectedVersion;
       if (job.options.command) commit.command = job.options.command;
       commits.push(commit);
+      runs.push([events.length, added.length]);
       for (const e of added) events.push(e);
       if (checkIds) for (const e of added) known.set(e.id, e);
       lp += added.length;
@@ -419,7 +428,7 @@ export class LocalLog {
         c.seq = lp * SEQ_SLOTS + i;
       });
       // `add`, never `put`: a stale key must fail, not replace another writer's record.
-      writes.push(log.add(finalize({ from: tail + 1, to: lp, li: lp, events, commits, heads: [] })));
+      writes.push(log.add(appendRecord(tail + 1, lp, events, commits, runs)));
     }
     // Without projections nothing more is asked of this transaction: committing now saves
     // the round trip in which IndexedDB would otherwise wait for our success handlers.
