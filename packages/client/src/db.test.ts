@@ -1,6 +1,6 @@
 import 'fake-indexeddb/auto';
 import fc from 'fast-check';
-import { openDB } from 'idb';
+import { type IDBPDatabase, openDB } from 'idb';
 import { describe, expect, it } from 'vitest';
 import {
   type CommitInfo,
@@ -18,6 +18,15 @@ import { ProjectionRunner } from './projections.ts';
 import { SyncStore } from './sync-store.ts';
 import { WorkerCore } from './worker-core.ts';
 
+/** The stores beside `log` that old databases had: snapshots came at version 5. */
+function createSideStores(db: IDBPDatabase, version: number): void {
+  db.createObjectStore('rejections', { keyPath: 'commitId' });
+  db.createObjectStore('meta', { keyPath: 'key' });
+  db.createObjectStore('rows', { keyPath: ['p', 'k'] });
+  db.createObjectStore('checkpoints', { keyPath: 'p' });
+  if (version >= 5) db.createObjectStore('snapshots', { keyPath: 'key' });
+}
+
 describe('the IndexedDB upgrade ladder', () => {
   it('upgrades a version 3 database: heads backfilled, the streams store dropped, the outbox kept', async () => {
     const name = 'ladder-v3';
@@ -28,10 +37,7 @@ describe('the IndexedDB upgrade ladder', () => {
         log.createIndex('pending', 'pq');
         log.createIndex('unacked', 'pc', { multiEntry: true });
         db.createObjectStore('streams', { keyPath: 'stream' });
-        db.createObjectStore('rejections', { keyPath: 'commitId' });
-        db.createObjectStore('meta', { keyPath: 'key' });
-        db.createObjectStore('rows', { keyPath: ['p', 'k'] });
-        db.createObjectStore('checkpoints', { keyPath: 'p' });
+        createSideStores(db, 3);
       },
     });
     const event = (id: string, version: number, lp: number) => ({
@@ -96,11 +102,7 @@ describe('the IndexedDB upgrade ladder', () => {
         log.createIndex('pending', 'pq');
         log.createIndex('unacked', 'pc', { multiEntry: true });
         log.createIndex('heads', 'heads', { multiEntry: true });
-        db.createObjectStore('rejections', { keyPath: 'commitId' });
-        db.createObjectStore('meta', { keyPath: 'key' });
-        db.createObjectStore('rows', { keyPath: ['p', 'k'] });
-        db.createObjectStore('checkpoints', { keyPath: 'p' });
-        db.createObjectStore('snapshots', { keyPath: 'key' });
+        createSideStores(db, 5);
       },
     });
     const event = (id: string, version: number, lp: number, position?: number) => ({
@@ -177,11 +179,7 @@ const openStoresOf6And7 = (name: string, version: 6 | 7) =>
       log.createIndex('local', 'li');
       log.createIndex('from', 'from', { unique: true });
       log.createIndex('heads', 'heads', { multiEntry: true });
-      db.createObjectStore('rejections', { keyPath: 'commitId' });
-      db.createObjectStore('meta', { keyPath: 'key' });
-      db.createObjectStore('rows', { keyPath: ['p', 'k'] });
-      db.createObjectStore('checkpoints', { keyPath: 'p' });
-      db.createObjectStore('snapshots', { keyPath: 'key' });
+      createSideStores(db, 6);
     },
   });
 
