@@ -1,11 +1,12 @@
 import type { Limits, WireError } from '@edgelog/core';
 import type { Rejection } from './db.ts';
 import { toPlainError } from './errors.ts';
+import { PullAhead, type Pulled } from './pull-ahead.ts';
 import { retryAfterOf } from './retry-after.ts';
 import { backoffDelay, classifyResults, planPush, toWireCommit } from './sync-plan.ts';
 import type { SyncStore } from './sync-store.ts';
 import type { LiveConnection, Transport } from './transport.ts';
-import { coveredTo, type PullResponse, type WireEvent } from './wire.ts';
+import type { WireEvent } from './wire.ts';
 
 /** What the engine reports; the worker merges it into the client's status. */
 export interface EngineStatus {
@@ -43,104 +44,6 @@ export interface SyncEngineOptions {
 }
 
 const MAX_ROUNDS = 50;
-
-/** A page of a pull, with the cursor it was read after and how far it covered. */
-type Pulled = PullResponse & { after: number; coveredTo: number };
-
-/**
- * Pages fetched ahead of the writes, in order, while at most `bound` events wait. A page
- * fetched from the wrong place is harmless (applyPulled applies a page whole only when it was
- * read after its cursor; see `pageTail`): `restart` drops what waits and fetches from where
- * the writes got to.
- */
-class PullAhead {
-  readonly #pages: Pulled[] = [];
-  #held = 0;
-  #ended = false;
-  #error: { e: unknown } | undefined;
-  #inflight = false;
-  #generation = 0;
-  #wake: (() => void) | undefined;
-
-  constructor(
-    private readonly pull: (after: number) => Promise<PullResponse>,
-    private readonly limit: number,
-    private readonly bound: number,
-    private from: number,
-  ) {
-    this.#pump();
-  }
-
-  #pump(): void {
-    if (this.#inflight || this.#ended || this.#error || this.#held >= this.bound) return;
-    this.#inflight = true;
-    const generation = this.#generation;
-    const after = this.from;
-    this.pull(after).then(
-      (page) => {
-        if (generation !== this.#generation) return;
-        this.#inflight = false;
-        const covered = coveredTo(page, after, this.limit);
-        this.#pages.push({ ...page, after, coveredTo: covered });
-        this.#held += page.events.length;
-        if (covered >= page.head || covered === this.from) this.#ended = true;
-        else this.from = covered;
-        this.#notify();
-        this.#pump();
-      },
-      (e: unknown) => {
-        if (generation !== this.#generation) return;
-        this.#inflight = false;
-        this.#error = { e };
-        this.#notify();
-      },
-    );
-  }
-
-  #notify(): void {
-    const wake = this.#wake;
-    this.#wake = undefined;
-    wake?.();
-  }
-
-  /** The next pages in order: at least one, then more while they fit in `max` events. */
-  async take(max: number): Promise<Pulled[]> {
-    while (this.#pages.length === 0) {
-      if (this.#error) throw this.#error.e;
-      if (this.#ended) return [];
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-      });
-    }
-    const out = [this.#pages.shift()!];
-    let n = out[0]!.events.length;
-    while (this.#pages.length > 0 && n + this.#pages[0]!.events.length <= max) {
-      const page = this.#pages.shift()!;
-      n += page.events.length;
-      out.push(page);
-    }
-    this.#held -= n;
-    this.#pump();
-    return out;
-  }
-
-  restart(from: number): void {
-    this.close();
-    this.#ended = false;
-    this.from = from;
-    this.#pump();
-  }
-
-  /** Drops what waits; a fetch in flight is ignored when it lands. */
-  close(): void {
-    this.#generation++;
-    this.#pages.length = 0;
-    this.#held = 0;
-    this.#inflight = false;
-    this.#ended = true;
-    this.#error = undefined;
-  }
-}
 
 /**
  * The leader's sync loop: push the outbox (idempotent by commit and event ids), apply the
