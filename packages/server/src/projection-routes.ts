@@ -52,6 +52,40 @@ export async function pokeProjections(env: ServerEnv, store: string): Promise<vo
   );
 }
 
+/**
+ * Pokes a store's projections when its log grew, coalesced: while a poke is on its way, the
+ * growth that comes meanwhile is told once more after it (not once per commit). A poke that is
+ * lost (a crash right after the commit) is made up by the next one, or by the next query,
+ * which wakes a projection that is behind. Without a store name (a runtime that does not give
+ * a Durable Object its name) it does nothing, and queries alone wake the projections.
+ */
+export class ProjectionPoker {
+  private poking = false;
+  private again = false;
+
+  constructor(
+    private readonly env: ServerEnv,
+    private readonly store: string | undefined,
+  ) {}
+
+  poke(): void {
+    const store = this.store;
+    if (store === undefined || edgeConfig().projections.length === 0) return;
+    if (this.poking) {
+      this.again = true;
+      return;
+    }
+    this.poking = true;
+    void pokeProjections(this.env, store).finally(() => {
+      this.poking = false;
+      if (this.again) {
+        this.again = false;
+        this.poke();
+      }
+    });
+  }
+}
+
 const unwrap = <T>(o: Outcome<T>): T => {
   if (!o.ok) throw fromWire(o.error);
   return o.value;

@@ -2,20 +2,18 @@ import { DurableObject } from 'cloudflare:workers';
 import {
   defaultLimits,
   type EventEnvelope,
-  type EventFilter,
   error,
   scanBudget,
   toWireError,
   validationError,
 } from '@edgelog/core';
-import { z } from 'zod';
 import { Claims, checkStore, jwtSecret, streamAllowed, verifyToken } from './auth.ts';
-import { edgeConfig } from './config.ts';
 import type { ServerEnv } from './env.ts';
 import { GlobalLog, type GlobalReadScope, inScope, type StoredChunk } from './global-log.ts';
 import { answerTaken, type CommitOutcome, type CommitRequest, type IdLocation } from './log-row.ts';
 import { type LoggedChunk, unpackChunk } from './packed.ts';
-import { pokeProjections } from './projection-routes.ts';
+import { ProjectionPoker } from './projection-routes.ts';
+import { compactFilter, SocketState, type Subscription, scopeOf } from './sequencer-sockets.ts';
 import { readClientMessage, sendTo } from './socket-message.ts';
 
 export type { GlobalReadScope } from './global-log.ts';
@@ -49,26 +47,6 @@ export type SequencerFault = 'before-commit' | 'after-commit';
 const HEARTBEAT_MS = 25_000;
 const CATCH_UP_PAGE = 500;
 
-const Subscription = z.object({
-  id: z.string(),
-  cursor: z.number().int().min(0),
-  filter: z.optional(
-    z.object({ streamPrefix: z.optional(z.string()), types: z.optional(z.array(z.string())) }),
-  ),
-  streams: z.optional(z.array(z.string())),
-  /** False while catching up: live commits are left to the catch-up, which reads the log. */
-  live: z.boolean(),
-});
-type Subscription = z.infer<typeof Subscription>;
-
-/** Per-socket state, kept in the socket's attachment so it survives hibernation. */
-const SocketState = z.object({
-  store: z.string(),
-  claims: z.optional(Claims),
-  subs: z.array(Subscription),
-});
-type SocketState = z.infer<typeof SocketState>;
-
 interface Waiter {
   request: CommitRequest;
   resolve: (outcome: CommitOutcome) => void;
@@ -87,9 +65,8 @@ export class SequencerDO extends DurableObject<ServerEnv> {
   private queue: Waiter[] = [];
   private flushScheduled = false;
   private sockets = new Map<WebSocket, SocketState>();
-  /** A poke of the store's projections is on its way; `pokeAgain`: the log grew meanwhile. */
-  private poking = false;
-  private pokeAgain = false;
+  /** Tells the store's edge projections, after each group commit, that the log grew. */
+  private readonly poker: ProjectionPoker;
   /** Test-only: crash at this point of the next flush. */
   fault: SequencerFault | undefined;
   /** Since this object started: storage transactions written and commits they carried. */
@@ -99,6 +76,8 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     super(ctx, env);
     this.log = new GlobalLog(ctx.storage.sql);
     this.head = this.log.head();
+    // The store's name, as the Worker named this object (`idFromName(store)`).
+    this.poker = new ProjectionPoker(env, ctx.id.name);
   }
 
   /**
@@ -159,33 +138,8 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     });
     if (fresh.length > 0) {
       this.broadcast(firstFresh, fresh, recordedAt);
-      this.pokeProjections();
+      this.poker.poke();
     }
-  }
-
-  /**
-   * Tells the store's edge projections that the log grew: once per group commit, and while a
-   * poke is on its way, once more after it for everything that came meanwhile (not once per
-   * append, as a Worker-side poke would). A poke that is lost (a crash right after the
-   * commit) is made up by the next one, or by the next query, which wakes a projection that
-   * is behind.
-   */
-  private pokeProjections(): void {
-    // The store's name, as the Worker named this object (`idFromName(store)`).
-    const store = this.ctx.id.name;
-    if (store === undefined || edgeConfig().projections.length === 0) return;
-    if (this.poking) {
-      this.pokeAgain = true;
-      return;
-    }
-    this.poking = true;
-    void pokeProjections(this.env, store).finally(() => {
-      this.poking = false;
-      if (this.pokeAgain) {
-        this.pokeAgain = false;
-        this.pokeProjections();
-      }
-    });
   }
 
   private crash(batch: Waiter[]): void {
@@ -443,19 +397,4 @@ export class SequencerDO extends DurableObject<ServerEnv> {
       return false;
     }
   }
-}
-
-function compactFilter(filter: EventFilter): NonNullable<Subscription['filter']> {
-  const out: NonNullable<Subscription['filter']> = {};
-  if (filter.streamPrefix !== undefined) out.streamPrefix = filter.streamPrefix;
-  if (filter.types !== undefined) out.types = filter.types;
-  return out;
-}
-
-function scopeOf(sub: Subscription, claims: Claims): GlobalReadScope {
-  const scope: GlobalReadScope = {};
-  if (sub.filter) scope.filter = sub.filter;
-  if (claims.streams) scope.allowedPrefixes = claims.streams;
-  if (sub.streams) scope.streams = sub.streams;
-  return scope;
 }

@@ -1,0 +1,42 @@
+import type { EventFilter } from '@edgelog/core';
+import { z } from 'zod';
+import { Claims } from './auth.ts';
+import type { GlobalReadScope } from './global-log.ts';
+
+/** A subscription of a socket to the store's global log. */
+export const Subscription = z.object({
+  id: z.string(),
+  cursor: z.number().int().min(0),
+  filter: z.optional(
+    z.object({ streamPrefix: z.optional(z.string()), types: z.optional(z.array(z.string())) }),
+  ),
+  streams: z.optional(z.array(z.string())),
+  /** False while catching up: live commits are left to the catch-up, which reads the log. */
+  live: z.boolean(),
+});
+export type Subscription = z.infer<typeof Subscription>;
+
+/** Per-socket state, kept in the socket's attachment so it survives hibernation. */
+export const SocketState = z.object({
+  store: z.string(),
+  claims: z.optional(Claims),
+  subs: z.array(Subscription),
+});
+export type SocketState = z.infer<typeof SocketState>;
+
+/** A subscription's filter with its unset fields left out (attachments are stored as sent). */
+export function compactFilter(filter: EventFilter): NonNullable<Subscription['filter']> {
+  const out: NonNullable<Subscription['filter']> = {};
+  if (filter.streamPrefix !== undefined) out.streamPrefix = filter.streamPrefix;
+  if (filter.types !== undefined) out.types = filter.types;
+  return out;
+}
+
+/** What a subscription may read: its filter and streams, within the token's stream prefixes. */
+export function scopeOf(sub: Subscription, claims: Claims): GlobalReadScope {
+  const scope: GlobalReadScope = {};
+  if (sub.filter) scope.filter = sub.filter;
+  if (claims.streams) scope.allowedPrefixes = claims.streams;
+  if (sub.streams) scope.streams = sub.streams;
+  return scope;
+}
