@@ -258,6 +258,39 @@ describe('@edgelog/client in Chromium', () => {
     }
   });
 
+  it('an append that is not JSON data fails alone, with code Validation, and stores nothing', async () => {
+    const { context, dispose } = await launch();
+    try {
+      const page = await context.newPage();
+      await page.goto(url('not-json', '&sync=0'));
+      await ready(page);
+      const outcome = await page.evaluate(async () => {
+        const cycle: Record<string, unknown> = {};
+        cycle.self = cycle;
+        // Issued in one tick: all four travel to the worker in one message.
+        const results = await Promise.allSettled([
+          app.client.append('nj', [{ type: 'T', data: { i: 1 } }]),
+          app.client.append('nj', [{ type: 'T', data: { big: 10n } }]),
+          app.client.append('nj', [{ type: 'T', data: cycle }]),
+          app.client.append('nj', [{ type: 'T', data: { i: 2 } }]),
+        ]);
+        const stored = await app.client.readStream('nj');
+        return {
+          results: results.map((r) =>
+            r.status === 'fulfilled' ? r.value.version : (r.reason as { code: string }).code,
+          ),
+          stored: stored.events.map((e) => e.data),
+        };
+      });
+      expect(outcome).toEqual({
+        results: [1, 'Validation', 'Validation', 2],
+        stored: [{ i: 1 }, { i: 2 }],
+      });
+    } finally {
+      await dispose();
+    }
+  });
+
   it('a reload in the middle of a burst of appends loses nothing that resolved', async () => {
     const { context, dispose } = await launch();
     try {

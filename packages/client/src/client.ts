@@ -8,7 +8,7 @@ import type {
 } from '@edgelog/core';
 import { proxy, type Remote, releaseProxy, wrap } from 'comlink';
 import type { LocalEnvelope } from './envelope.ts';
-import { ClientError, fromPlainError } from './errors.ts';
+import { ClientError, fromPlainError, validationError } from './errors.ts';
 import type { LocalAppendResult, ReadOptions } from './local-log.ts';
 import { type ClientStatus, initialStatus, type RejectionNotice } from './status.ts';
 import type { WorkerApi } from './worker.ts';
@@ -177,11 +177,29 @@ export function createClient<
     return lastFlush;
   };
   const sendAppends = async () => {
-    const jobs = queued;
+    let jobs = queued;
     queued = [];
+    // The appends cross as one JSON text: cheaper than the structured clone of every event on
+    // both threads, and JSON is what is stored and synced, so the worker sees what the server
+    // and the other clients will. An append JSON cannot write (a BigInt, a cycle) fails alone.
+    let text: string;
+    try {
+      text = JSON.stringify(jobs.map((j) => j.args));
+    } catch {
+      jobs = jobs.filter((j) => {
+        try {
+          JSON.stringify(j.args);
+          return true;
+        } catch (e) {
+          j.reject(validationError('events', `events must be JSON data: ${(e as Error).message}`));
+          return false;
+        }
+      });
+      text = JSON.stringify(jobs.map((j) => j.args));
+    }
     if (jobs.length === 0) return;
     try {
-      const results = await api.appendMany(jobs.map((j) => j.args as never));
+      const results = await api.appendMany(text);
       results.forEach((r, i) => {
         if ('ok' in r) jobs[i]!.resolve(r.ok);
         else jobs[i]!.reject(fromPlainError(r.error));

@@ -27,25 +27,11 @@ export function validateAppend(stream: string, events: readonly unknown[], limit
   if (events.length > limits.maxEventsPerAppend) {
     throw payloadTooLarge(`append of ${events.length} events`, events.length, limits.maxEventsPerAppend);
   }
-  // A JSON text of n UTF-16 units is at most 3n UTF-8 bytes: only texts that might be over a
-  // limit are encoded to count their bytes exactly.
-  const bytes = (json: string, limit: number) =>
-    json.length * 3 <= limit ? json.length : encoder.encode(json).length;
-  let total = 0;
-  let units = 0;
-  events.forEach((event, i) => {
-    const json = JSON.stringify(event) ?? '';
-    const size = bytes(json, limits.maxEventBytes);
-    if (size > limits.maxEventBytes) throw payloadTooLarge(`events.${i}`, size, limits.maxEventBytes);
-    total += size;
-    units += json.length;
-  });
-  // Stricter than the server's per-event rule: a batch the server could never accept in one
-  // request would block the outbox forever, so it is refused here, before it is stored.
-  if (units * 3 > limits.maxRequestBytes) {
-    total = events.reduce<number>((n, e) => n + encoder.encode(JSON.stringify(e) ?? '').length, 0);
-    if (total > limits.maxRequestBytes) throw payloadTooLarge('append', total, limits.maxRequestBytes);
-  }
+  // One text of the whole append bounds every event's and the request's size: only an append
+  // that might be over a limit is measured event by event (one call is cheaper than n). A JSON
+  // text of n UTF-16 units is at most 3n UTF-8 bytes.
+  const whole = JSON.stringify(events) ?? '';
+  if (whole.length * 3 > Math.min(limits.maxEventBytes, limits.maxRequestBytes)) checkSizes(events, limits);
   if (typeof stream !== 'string' || !STREAM.test(stream)) {
     throw validationError(
       'stream',
@@ -102,3 +88,25 @@ export function checkExpectedVersion(
     throw wrongExpectedVersion(stream, expected ?? 'any', actual);
 }
 export { matchesExpectedVersion };
+
+function checkSizes(events: readonly unknown[], limits: Limits): void {
+  // A JSON text of n UTF-16 units is at most 3n UTF-8 bytes: only texts that might be over a
+  // limit are encoded to count their bytes exactly.
+  const bytes = (json: string, limit: number) =>
+    json.length * 3 <= limit ? json.length : encoder.encode(json).length;
+  let total = 0;
+  let units = 0;
+  events.forEach((event, i) => {
+    const json = JSON.stringify(event) ?? '';
+    const size = bytes(json, limits.maxEventBytes);
+    if (size > limits.maxEventBytes) throw payloadTooLarge(`events.${i}`, size, limits.maxEventBytes);
+    total += size;
+    units += json.length;
+  });
+  // Stricter than the server's per-event rule: a batch the server could never accept in one
+  // request would block the outbox forever, so it is refused here, before it is stored.
+  if (units * 3 > limits.maxRequestBytes) {
+    total = events.reduce<number>((n, e) => n + encoder.encode(JSON.stringify(e) ?? '').length, 0);
+    if (total > limits.maxRequestBytes) throw payloadTooLarge('append', total, limits.maxRequestBytes);
+  }
+}

@@ -22,8 +22,12 @@ export function workerApi(core: WorkerCore) {
         core.init(options, getToken ? async (refresh) => String(await getToken(refresh)) : undefined),
       ),
     append: (...a: Parameters<WorkerCore['append']>) => plainErrors(() => core.append(...a)),
-    /** Several appends in one message; they share a group commit, each checked on its own. */
-    appendMany: async (list: Array<Parameters<WorkerCore['append']>>) => {
+    /**
+     * Several appends in one message, as the JSON text of `[stream, events, options]` lists;
+     * they share a group commit, each checked on its own.
+     */
+    appendMany: async (text: string) => {
+      const list = JSON.parse(text) as Array<Parameters<WorkerCore['append']>>;
       const settled = await Promise.allSettled(list.map((a) => core.append(...a)));
       return settled.map((r) =>
         r.status === 'fulfilled' ? { ok: r.value } : { error: toPlainError(r.reason) },
