@@ -75,6 +75,52 @@ describe('client projections', () => {
     ]);
   });
 
+  it('parks an event whose state is not JSON, as the edge does; the appends it was grouped with commit', async () => {
+    // The same rule as the edge's (a state JSON cannot write parks the event that made it), so
+    // the same definition gives the same rows on both sides. Both check the states a batch
+    // leaves (and refold with a check per event only then), so each bad state here is its key's last.
+    const tallies = defineProjection<unknown>({
+      name: 'tallies',
+      version: 1,
+      types: ['Tallied'],
+      key: (e) => (e.data as { key: string }).key,
+      initialState: () => ({ n: 0 }),
+      evolve: (s, e) => {
+        const d = e.data as { n?: number; make?: 'bigint' | 'undefined' | 'date' };
+        if (d.make === 'bigint') return { n: 0, big: BigInt(1) };
+        if (d.make === 'undefined') return undefined;
+        if (d.make === 'date') return { n: (s as { n: number }).n, at: new Date(0) };
+        return { n: (s as { n: number }).n + (d.n ?? 0) };
+      },
+    });
+    const c = new WorkerCore({ projections: [tallies] });
+    open.push(c);
+    await c.init({ url: 'http://unused', store: 's', dbName: `projections-${++dbs}`, sync: false });
+    const tally = (key: string, data: Record<string, unknown>) => ({
+      type: 'Tallied',
+      data: { key, ...data },
+    });
+    await c.append('s', [tally('a', { n: 1 })]);
+    // Issued together: one group commit, one transaction.
+    const results = await Promise.allSettled([
+      c.append('s', [tally('a', { n: 2 })]),
+      c.append('s', [tally('x', { make: 'bigint' }), tally('b', { n: 5 })]),
+      c.append('s', [tally('y', { make: 'undefined' })]),
+      c.append('s', [tally('a', { n: 4 }), tally('c', { make: 'date' })]),
+    ]);
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'fulfilled', 'fulfilled', 'fulfilled']);
+    expect((await c.readStream('s')).version).toBe(7);
+    const rows = await c.queryProjection('tallies');
+    expect(rows).toEqual([
+      { key: 'a', state: { n: 7 } },
+      { key: 'b', state: { n: 5 } },
+      // Stored as JSON text is read back: the edge holds the same row.
+      { key: 'c', state: { n: 0, at: '1970-01-01T00:00:00.000Z' } },
+    ]);
+    const [status] = await c.projectionStatus();
+    expect(status).toMatchObject({ checkpoint: 7, head: 7, parked: 2 });
+  });
+
   it('folds a batch of more events than a function call takes arguments (a whole log)', async () => {
     const db = await openLogDb(`projections-${++dbs}`);
     const events: StoredEvent[] = Array.from({ length: 200_000 }, (_, i) => ({

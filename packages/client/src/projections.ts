@@ -1,5 +1,5 @@
 import type { EventEnvelope, ProjectionDefinition } from '@edgelog/core';
-import { keysOfBatch, projectBatch, upcastOnce } from '@edgelog/core';
+import { keysOfBatch, projectBatchAsJson, upcastOnce } from '@edgelog/core';
 import type { IDBPObjectStore, IDBPTransaction, StoreNames } from 'idb';
 import { unwrap } from 'idb';
 import { type Checkpoint, eventsOf, type LogRecord, type LogSchema, type StoredEvent } from './db.ts';
@@ -133,14 +133,18 @@ export class ProjectionRunner {
     if (cp.stopped) return;
     const events = all.filter((e) => (e.position ?? 0) > cp.lp);
     if (events.length === 0) return;
-    const out = projectBatch(d, events, state, options);
+    // The edge's rule and form: a state JSON cannot hold parks the event that made it (storing
+    // it could fail the transaction, and with it every append of its group), and a row holds
+    // what its JSON text reads back as (a `Date` is its ISO text), so one definition gives the
+    // same rows on both sides.
+    const { out, texts } = projectBatchAsJson(d, events, state, options);
     // Row writes go to the plain store, without a promise and listeners each (a catch-up
     // writes thousands): a failed one aborts the transaction, so the checkpoint's put below,
     // which runs after them, fails with it.
     const raw = unwrap(rows);
-    for (const [k, s] of out.changed) {
-      if (s === null || s === undefined) raw.delete([p, k]);
-      else raw.put({ p, k, state: s });
+    for (const [k, text] of texts) {
+      if (text === null) raw.delete([p, k]);
+      else raw.put({ p, k, state: JSON.parse(text) });
     }
     for (const parked of out.parked) {
       cp.parked.push({ eventId: parked.eventId, lp: parked.position, message: parked.error });

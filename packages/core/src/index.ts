@@ -73,6 +73,7 @@ export {
   keysOf,
   keysOfBatch,
   projectBatch,
+  projectBatchAsJson,
   projectEvents,
   projectionHandles,
   upcastOnce,

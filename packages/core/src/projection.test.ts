@@ -6,6 +6,7 @@ import {
   jsonStateCheck,
   keysOf,
   projectBatch,
+  projectBatchAsJson,
   projectEvents,
   upcastOnce,
 } from './projection.ts';
@@ -175,6 +176,18 @@ describe('projectBatch', () => {
       });
       expect(out.stoppedAt).toMatchObject({ position: 2, stream: 'a' });
       expect([...out.changed]).toEqual([['a', { count: 1, sum: 1 }]]);
+    });
+
+    it('projectBatchAsJson folds once when every state is JSON, and again with the check when one is not', () => {
+      const plain = projectBatchAsJson(unstorable, events.slice(0, 1), new Map());
+      expect(plain.out.parked).toEqual([]);
+      expect([...plain.texts]).toEqual([['a', '{"count":1,"sum":1}']]);
+      // The states the batch leaves are checked: here a's (a BigInt) and b's (a cycle).
+      const three = events.slice(0, 3);
+      const checked = projectBatchAsJson(unstorable, three, new Map());
+      expect(checked.out).toEqual(projectBatch(unstorable, three, new Map(), { check: jsonStateCheck }));
+      expect(checked.out.parked.map((p) => p.position)).toEqual([2, 3]);
+      expect([...checked.texts]).toEqual([['a', '{"count":1,"sum":1}']]);
     });
 
     it('refuses undefined and functions, which JSON.stringify turns into nothing', () => {

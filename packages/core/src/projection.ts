@@ -1,5 +1,5 @@
 import type { EventEnvelope } from './envelope.ts';
-import { EdgelogError } from './errors.ts';
+import { EdgelogError, error } from './errors.ts';
 
 /**
  * A named, versioned, pure keyed fold: each event goes to zero, one or several keys, and
@@ -218,6 +218,49 @@ export function projectBatch<S, E extends EventEnvelope>(
     through = position;
   }
   return { changed, parked, through };
+}
+
+/** The text each changed state is stored as (`null` deletes its row), or undefined if one is not JSON. */
+function jsonTexts(changed: ReadonlyMap<string, unknown>): Map<string, string | null> | undefined {
+  const texts = new Map<string, string | null>();
+  for (const [key, state] of changed) {
+    if (state === null) {
+      texts.set(key, null);
+      continue;
+    }
+    let text: string | undefined;
+    try {
+      text = JSON.stringify(state);
+    } catch {
+      return undefined;
+    }
+    if (typeof text !== 'string') return undefined;
+    texts.set(key, text);
+  }
+  return texts;
+}
+
+/**
+ * `projectBatch` for stores that keep states as JSON (the edge as text, the browser as what the
+ * text reads back as), with the text of each changed state (`null` deletes the row). A batch
+ * that leaves a state JSON cannot hold (a BigInt, a cycle, `undefined`) is folded again from
+ * `current` with `jsonStateCheck`, so that the event that made it is parked or stops the
+ * projection, as one its `evolve` threw on would: retrying could never store it. Both sides
+ * call this, so one definition gives the same rows on both.
+ */
+export function projectBatchAsJson<S, E extends EventEnvelope>(
+  definition: ProjectionDefinition<S, E>,
+  events: readonly E[],
+  current: ReadonlyMap<string, S>,
+  options: ProjectBatchOptions<E> = {},
+): { out: ProjectedBatch<S>; texts: Map<string, string | null> } {
+  const out = projectBatch(definition, events, current, options);
+  const texts = jsonTexts(out.changed);
+  if (texts !== undefined) return { out, texts };
+  const checked = projectBatch(definition, events, current, { ...options, check: jsonStateCheck });
+  const checkedTexts = jsonTexts(checked.changed);
+  if (checkedTexts === undefined) throw error('Internal', 'a checked projection state is not JSON');
+  return { out: checked, texts: checkedTexts };
 }
 
 /**

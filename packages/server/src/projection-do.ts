@@ -8,9 +8,8 @@ import type {
 } from '@edgelog/core';
 import {
   error,
-  jsonStateCheck,
   keysOfBatch,
-  projectBatch,
+  projectBatchAsJson,
   projectionHandles,
   toWireError,
   upcastOnce,
@@ -21,7 +20,7 @@ import { edgeConfig, projectionDefinition, projectionVersions } from './config.t
 import type { ServerEnv } from './env.ts';
 import type { StoredChunk } from './global-log.ts';
 import { unpackChunk } from './packed.ts';
-import { ProjectionRows, storedTexts } from './projection-rows.ts';
+import { ProjectionRows } from './projection-rows.ts';
 import type { ChunkPage } from './sequencer-do.ts';
 
 /** Which projection a ProjectionDO runs: one DO per (store, name, version). */
@@ -319,19 +318,7 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
     options: ProjectBatchOptions<EventEnvelope>,
   ): { out: ProjectedBatch<unknown>; texts: Map<string, string | null> } {
     const keys = keysOfBatch(definition, events, options);
-    const out = projectBatch(definition, events, this.rows.current(keys), options);
-    const texts = storedTexts(out.changed);
-    if (texts !== undefined) return { out, texts };
-    // A state that is not JSON (a BigInt, a cycle, undefined): fold the page again from the
-    // stored rows, checking each state as it is made, so that the event that made it is parked
-    // or stops the projection, as one its handler threw on would. Retrying could never help.
-    const checked = projectBatch(definition, events, this.rows.current(keys), {
-      ...options,
-      check: jsonStateCheck,
-    });
-    const checkedTexts = storedTexts(checked.changed);
-    if (checkedTexts === undefined) throw error('Internal', 'a checked projection state could not be stored');
-    return { out: checked, texts: checkedTexts };
+    return projectBatchAsJson(definition, events, this.rows.current(keys), options);
   }
 
   /** Resolves once the checkpoint reaches `minPosition`; Timeout (504) when it does not in time. */

@@ -97,23 +97,3 @@ export class ProjectionRows {
     }
   }
 }
-
-/** The text each changed state is stored as (`null` deletes its row), or undefined if one is not JSON. */
-export function storedTexts(changed: ReadonlyMap<string, unknown>): Map<string, string | null> | undefined {
-  const texts = new Map<string, string | null>();
-  for (const [key, state] of changed) {
-    if (state === null) {
-      texts.set(key, null);
-      continue;
-    }
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(state);
-    } catch {
-      return undefined;
-    }
-    if (typeof text !== 'string') return undefined;
-    texts.set(key, text);
-  }
-  return texts;
-}
