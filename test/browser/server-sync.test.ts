@@ -36,6 +36,35 @@ function token(store: string, streams?: string[]): string {
   return `${unsigned}.${createHmac('sha256', SECRET).update(unsigned).digest('base64url')}`;
 }
 
+/** Appends `n` events to `stream` over HTTP, as a writer outside the clients. */
+async function writeEvents(store: string, stream: string, n: number): Promise<void> {
+  const res = await fetch(`${api}/v1/stores/${store}/streams/${stream}/events`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token(store)}`, 'content-type': 'application/json' },
+    body: JSON.stringify({
+      events: Array.from({ length: n }, (_, i) => ({ id: randomUUID(), type: 'Noted', data: { i } })),
+    }),
+  });
+  expect(res.status).toBe(200);
+}
+
+/** A client over plain HTTP and WebSocket transport, with the fetch it is given. */
+function httpCore(fetchImpl: typeof fetch = fetch): WorkerCore {
+  const core = new WorkerCore({
+    transport: (o, t) =>
+      new HttpTransport(
+        o.url,
+        o.store,
+        t,
+        fetchImpl,
+        (u) => new WebSocket(u) as unknown as globalThis.WebSocket,
+      ),
+    engine: { backoffBase: 5, backoffCap: 200 },
+  });
+  open.push(core);
+  return core;
+}
+
 async function serverEvents(store: string): Promise<EventEnvelope[]> {
   const out: EventEnvelope[] = [];
   for (let after = 0; ; ) {
@@ -189,16 +218,7 @@ describe.skipIf(!ready)('sync against the real edge server (wrangler dev)', () =
 
   it('a client whose token sees only some streams catches up over the gaps and past the scan budget', async () => {
     const store = `e2e-s-${Date.now().toString(36)}`;
-    const write = async (stream: string, n: number) => {
-      const res = await fetch(`${api}/v1/stores/${store}/streams/${stream}/events`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${token(store)}`, 'content-type': 'application/json' },
-        body: JSON.stringify({
-          events: Array.from({ length: n }, (_, i) => ({ id: randomUUID(), type: 'Noted', data: { i } })),
-        }),
-      });
-      expect(res.status).toBe(200);
-    };
+    const write = (stream: string, n: number) => writeEvents(store, stream, n);
     // 12,000 events the client may not see before its own streams' five: more than one read
     // examines (10,000 positions), so the first page of its pull is empty, short of the head.
     for (let i = 0; i < 12; i++) await write(`other-${i}`, 1000);
@@ -230,21 +250,54 @@ describe.skipIf(!ready)('sync against the real edge server (wrangler dev)', () =
     expect((await serverEvents(store)).at(-1)).toMatchObject({ stream: 'acc-3', position: 12_006 });
   });
 
+  it('a client whose token sees only some streams takes live events over the gaps without a pull each', async () => {
+    const store = `e2e-l-${Date.now().toString(36)}`;
+    const write = (stream: string, n: number) => writeEvents(store, stream, n);
+    await write('other-0', 3);
+    await write('acc-1', 1);
+    const pulls: string[] = [];
+    const counting: typeof fetch = (input, init) => {
+      const url = String(input instanceof Request ? input.url : input);
+      if (url.includes('/sync/pull')) pulls.push(url);
+      return fetch(input, init);
+    };
+    const core = httpCore(counting);
+    await core.init({ url: api, store, dbName: `e2e-${store}`, online: true, token: token(store, ['acc-']) });
+    await waitUntil(
+      async () => core.status().live && core.status().lastConfirmedPosition === 4,
+      10_000,
+      'the scoped client to be live at the head',
+    );
+    // Give the socket's catch-up time to end before counting.
+    await new Promise((r) => setTimeout(r, 200));
+    const pullsBefore = pulls.length;
+    for (let i = 0; i < 5; i++) {
+      await write(`other-${i}`, 2);
+      await write('acc-1', 1);
+    }
+    const head = 4 + 5 * 3;
+    await waitUntil(
+      async () => core.status().lastConfirmedPosition === head,
+      10_000,
+      'the scoped client to follow the head live',
+    );
+    const local = (await core.readAll({ limit: 100 })).events;
+    expect(local.map((e) => [e.stream, e.serverPosition])).toEqual([
+      ['acc-1', 4],
+      ['acc-1', 7],
+      ['acc-1', 10],
+      ['acc-1', 13],
+      ['acc-1', 16],
+      ['acc-1', 19],
+    ]);
+    // Each live message said how far it covered: the gaps of others' streams needed no pull.
+    expect(pulls.length - pullsBefore).toBe(0);
+  });
+
   it('asks getToken for a new token when the server refuses the old one', async () => {
     const store = `e2e-t-${Date.now().toString(36)}`;
     const asked: boolean[] = [];
-    const core = new WorkerCore({
-      transport: (o, t) =>
-        new HttpTransport(
-          o.url,
-          o.store,
-          t,
-          fetch,
-          (u) => new WebSocket(u) as unknown as globalThis.WebSocket,
-        ),
-      engine: { backoffBase: 5, backoffCap: 200 },
-    });
-    open.push(core);
+    const core = httpCore();
     await core.init(
       { url: api, store, dbName: `e2e-${store}`, online: false, live: false },
       async (refresh) => {

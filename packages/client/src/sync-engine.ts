@@ -243,13 +243,6 @@ export class SyncEngine {
     }
   }
 
-  /** Applies pulled events; commits they made certain to conflict and that were refused are reported. */
-  async #applyPage(events: readonly WireEvent[], head: number): Promise<number> {
-    const { reached, rejected } = await this.store.applyPulled(events, head);
-    for (const r of rejected) this.options.onRejected?.(r);
-    return reached;
-  }
-
   async #applyPages(pages: readonly Pulled[], head: number): Promise<number> {
     const { reached, rejected } = await this.store.applyPulledPages(pages, head);
     for (const r of rejected) this.options.onRejected?.(r);
@@ -259,8 +252,8 @@ export class SyncEngine {
   #openLive(): void {
     if (this.options.live === false || this.#live || this.#stopped || !this.#status.online) return;
     const conn = this.transport.live(this.#status.lastConfirmedPosition, {
-      onEvents: (events) => {
-        void this.#serial(() => this.#applyLive(events));
+      onEvents: (events, cover) => {
+        void this.#serial(() => this.#applyLive(events, cover));
       },
       onHead: (head) => {
         if (head > this.#status.lastConfirmedPosition) this.kick();
@@ -288,14 +281,28 @@ export class SyncEngine {
     if (this.#status.live) this.#emit({ live: false });
   }
 
-  async #applyLive(events: WireEvent[]): Promise<void> {
+  /**
+   * Applies a live message. One that says what it covers (every event the subscription sees
+   * in (`after`, `coveredTo`]) and comes after exactly the local cursor is applied whole, the
+   * cursor moving to `coveredTo` over the positions the token may not see, so a scoped client
+   * needs no pull per live event (the check is `pageTail`'s, inside the transaction: a
+   * reordered, repeated or lost message cannot move the cursor over a hole). Otherwise the
+   * events are applied while their positions run on, and a gap means a pull.
+   */
+  async #applyLive(
+    events: WireEvent[],
+    cover: { after: number; coveredTo: number } | undefined,
+  ): Promise<void> {
     const before = this.#status.lastConfirmedPosition;
-    const last = events.at(-1)?.position ?? before;
+    const last = Math.max(events.at(-1)?.position ?? before, cover?.coveredTo ?? before);
     if (last <= before) return;
     try {
-      const reached = await this.#applyPage(events, last);
-      this.#emit({ lastConfirmedPosition: reached, head: Math.max(this.#status.head, last, reached) });
-      // A gap (the socket skipped something) or our own events arriving: pull to be sure.
+      const head = Math.max(this.#status.head, last);
+      const page = cover ? { events, ...cover, filtered: true } : { events };
+      const { reached, rejected } = await this.store.applyPulledPages([page], head);
+      for (const r of rejected) this.options.onRejected?.(r);
+      this.#emit({ lastConfirmedPosition: reached, head: Math.max(head, reached) });
+      // A gap (the message did not follow the cursor, or our own events arrived): pull.
       if (reached < last) this.kick();
     } catch (e) {
       this.#emit({ lastError: toPlainError(e) });

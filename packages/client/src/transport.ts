@@ -11,8 +11,12 @@ import {
 } from './wire.ts';
 
 export interface LiveHandlers {
-  /** Events in position order, possibly overlapping what was already applied. */
-  onEvents(events: WireEvent[]): void;
+  /**
+   * Events in position order, possibly overlapping what was already applied. `cover`, when
+   * the server says it: the message holds every event the subscription sees in
+   * (`after`, `coveredTo`] (a token limited to some streams sees gaps between them).
+   */
+  onEvents(events: WireEvent[], cover?: { after: number; coveredTo: number }): void;
   /** The server's head; a head past what was applied means a pull is due. */
   onHead(head: number): void;
   /** The connection ended (or failed to open). */
@@ -154,7 +158,12 @@ export class HttpTransport implements Transport {
           const msg = parsed.data;
           switch (msg.type) {
             case 'events':
-              handlers.onEvents(msg.events);
+              handlers.onEvents(
+                msg.events,
+                msg.after === undefined || msg.coveredTo === undefined
+                  ? undefined
+                  : { after: msg.after, coveredTo: msg.coveredTo },
+              );
               break;
             case 'ready':
             case 'heartbeat':

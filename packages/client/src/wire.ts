@@ -68,7 +68,13 @@ export type PushResponse = z.infer<typeof PushResponse>;
 
 export const ServerMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ready'), head: int() }),
-  z.object({ type: z.literal('events'), subscription: z.string(), events: z.array(WireEvent) }),
+  z.object({
+    type: z.literal('events'),
+    subscription: z.string(),
+    events: z.array(WireEvent),
+    after: z.optional(int()),
+    coveredTo: z.optional(int()),
+  }),
   z.object({ type: z.literal('caught-up'), subscription: z.string(), position: int() }),
   z.object({ type: z.literal('heartbeat'), head: int() }),
   z.object({ type: z.literal('pong'), at: z.optional(z.number()) }),

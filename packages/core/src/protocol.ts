@@ -163,7 +163,19 @@ export type ClientMessage = z.infer<typeof ClientMessage>;
 
 export const ServerMessage = z.discriminatedUnion('type', [
   z.object({ type: z.literal('ready'), head: z.number().int().min(0) }),
-  z.object({ type: z.literal('events'), subscription: SubscriptionId, events: z.array(EventEnvelope) }),
+  z.object({
+    type: z.literal('events'),
+    subscription: SubscriptionId,
+    events: z.array(EventEnvelope),
+    /**
+     * The message holds every event the subscription sees in (`after`, `coveredTo`] (store
+     * subscriptions; a filter or a token's streams leave positions out). `after` is the
+     * previous message's `coveredTo` (at first the subscribe's `after`): a reader whose cursor
+     * is `after` may apply the events and move its cursor to `coveredTo`.
+     */
+    after: z.optional(z.number().int().min(0)),
+    coveredTo: z.optional(z.number().int().min(0)),
+  }),
   /** Catch-up is over: everything up to `position` was sent; live events follow. */
   z.object({ type: z.literal('caught-up'), subscription: SubscriptionId, position: z.number().int().min(0) }),
   z.object({ type: z.literal('heartbeat'), head: z.number().int().min(0) }),

@@ -13,7 +13,13 @@ import { GlobalLog, type GlobalReadScope, inScope, type StoredChunk } from './gl
 import { answerTaken, type CommitOutcome, type CommitRequest, type IdLocation } from './log-row.ts';
 import { type LoggedChunk, unpackChunk } from './packed.ts';
 import { ProjectionPoker } from './projection-routes.ts';
-import { compactFilter, SocketState, type Subscription, scopeOf } from './sequencer-sockets.ts';
+import {
+  compactFilter,
+  eventsMessage,
+  SocketState,
+  type Subscription,
+  scopeOf,
+} from './sequencer-sockets.ts';
 import { readClientMessage, sendTo } from './socket-message.ts';
 
 export type { GlobalReadScope } from './global-log.ts';
@@ -278,7 +284,8 @@ export class SequencerDO extends DurableObject<ServerEnv> {
           });
           return;
         }
-        const sub: Subscription = { id: message.id, cursor: message.after ?? 0, live: false };
+        const after = message.after ?? 0;
+        const sub: Subscription = { id: message.id, cursor: after, live: false, sent: after };
         if (message.filter) sub.filter = compactFilter(message.filter);
         if (message.streams) sub.streams = message.streams;
         state.subs = [...state.subs.filter((s) => s.id !== sub.id), sub];
@@ -341,8 +348,8 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     const sub = state?.subs.find((s) => s.id === id);
     if (!state?.claims || !sub || sub.live) return;
     const page = this.readAll(sub.cursor, CATCH_UP_PAGE, scopeOf(sub, state.claims));
-    if (page.events.length > 0) sendTo(ws, { type: 'events', subscription: id, events: page.events });
     sub.cursor = Math.max(sub.cursor, page.scannedTo);
+    if (page.events.length > 0) sendTo(ws, eventsMessage(sub, page.events));
     if (sub.cursor >= this.head) {
       sub.live = true;
       sendTo(ws, { type: 'caught-up', subscription: id, position: sub.cursor });
@@ -369,10 +376,17 @@ export class SequencerDO extends DurableObject<ServerEnv> {
       if (!state?.claims || state.subs.length === 0) continue;
       for (const sub of state.subs) {
         if (!sub.live) continue;
+        if (sub.cursor < firstPosition - 1) {
+          // A commit this subscription never heard of (not broadcast): read the log from its
+          // cursor instead of skipping it, so no message's coverage spans a hole.
+          sub.live = false;
+          setTimeout(() => this.catchUp(ws, sub.id), 0);
+          continue;
+        }
         const scope = scopeOf(sub, state.claims);
         const events = envelopes.filter((e) => (e.position ?? 0) > sub.cursor && inScope(scope, e));
-        if (events.length > 0) sendTo(ws, { type: 'events', subscription: sub.id, events });
         sub.cursor = this.head;
+        if (events.length > 0) sendTo(ws, eventsMessage(sub, events));
       }
       this.save(ws, state);
     }

@@ -1,4 +1,4 @@
-import type { EventFilter } from '@edgelog/core';
+import type { EventEnvelope, EventFilter, ServerMessage } from '@edgelog/core';
 import { z } from 'zod';
 import { Claims } from './auth.ts';
 import type { GlobalReadScope } from './global-log.ts';
@@ -13,6 +13,11 @@ export const Subscription = z.object({
   streams: z.optional(z.array(z.string())),
   /** False while catching up: live commits are left to the catch-up, which reads the log. */
   live: z.boolean(),
+  /**
+   * The `coveredTo` of the last events message sent (the subscribe's `after` before one is):
+   * the next message's `after`. Absent in attachments saved before it was kept.
+   */
+  sent: z.optional(z.number().int().min(0)),
 });
 export type Subscription = z.infer<typeof Subscription>;
 
@@ -39,4 +44,18 @@ export function scopeOf(sub: Subscription, claims: Claims): GlobalReadScope {
   if (claims.streams) scope.allowedPrefixes = claims.streams;
   if (sub.streams) scope.streams = sub.streams;
   return scope;
+}
+
+/**
+ * The events message of `sub` holding every event it sees in (`after`, `coveredTo`]: its
+ * cursor moved over positions where it saw nothing without a message, so `after` is the
+ * coverage the previous message announced, and a reader that applied that one (its cursor is
+ * `after`) may apply this one whole and move to `coveredTo`; one that did not (a reordered or
+ * lost message) can tell.
+ */
+export function eventsMessage(sub: Subscription, events: EventEnvelope[]): ServerMessage {
+  const message: ServerMessage = { type: 'events', subscription: sub.id, events, coveredTo: sub.cursor };
+  if (sub.sent !== undefined) message.after = sub.sent;
+  sub.sent = sub.cursor;
+  return message;
 }

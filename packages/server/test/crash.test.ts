@@ -3,7 +3,7 @@ import { env } from 'cloudflare:workers';
 import { describe, expect, it } from 'vitest';
 import type { SequencerDO, SequencerFault } from '../src/sequencer-do.ts';
 import type { StreamDO, StreamFault } from '../src/stream-do.ts';
-import { appendTo, call, freshStore, newEvent, token } from './helpers.ts';
+import { appendTo, call, freshStore, newEvent, sequencerStub, token } from './helpers.ts';
 
 interface Page {
   events: Array<{ id: string; stream: string; version: number; position: number }>;
@@ -13,8 +13,6 @@ interface Page {
 
 const streamStub = (store: string, stream: string) =>
   env.STREAMS.get(env.STREAMS.idFromName(`${store}/${stream}`));
-const sequencerStub = (store: string) => env.SEQUENCERS.get(env.SEQUENCERS.idFromName(store));
-
 async function setup() {
   const store = freshStore('crash');
   const t = await token({ store });

@@ -4,6 +4,9 @@ import { type Claims, signToken } from '../src/auth.ts';
 import worker from './worker.ts';
 
 export const SECRET = 'test-secret';
+
+/** The store's SequencerDO, for `runInDurableObject`. */
+export const sequencerStub = (store: string) => env.SEQUENCERS.get(env.SEQUENCERS.idFromName(store));
 export const BASE = 'http://edgelog.test';
 
 let counter = 0;

@@ -1,12 +1,11 @@
 // The scan budget of global reads: a sparse filter answers pages of bounded work, and a reader
 // that follows `scannedTo` gets every match once, in position order.
 import { runInDurableObject } from 'cloudflare:test';
-import { env } from 'cloudflare:workers';
 import { defaultLimits, type EventEnvelope, type ServerMessage } from '@edgelog/core';
 import fc from 'fast-check';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { GlobalPage, GlobalReadScope, SequencerDO } from '../src/sequencer-do.ts';
-import { appendTo, call, freshStore, newEvent, token } from './helpers.ts';
+import { appendTo, call, freshStore, newEvent, sequencerStub, token } from './helpers.ts';
 import { eventsOf, open } from './sockets.ts';
 
 const BUDGET = defaultLimits.maxScanPerRead;
@@ -16,8 +15,6 @@ interface Page {
   head: number;
   scannedTo: number;
 }
-
-const sequencerStub = (store: string) => env.SEQUENCERS.get(env.SEQUENCERS.idFromName(store));
 
 /** Reads from `after` to the head through `read`, checking every page against the budget. */
 async function follow(read: (after: number) => Promise<Page>, limit: number, budget: number, after = 0) {
@@ -155,6 +152,21 @@ describe('a sparse filter over a log much larger than the scan budget', () => {
     await new Promise((r) => setTimeout(r, 50));
     for (const id of ['hits', 'prefix'])
       expect(eventsOf(socket.messages, id).map((e) => e.position)).toEqual(hits.map((h) => h.position));
+    // Each events message holds exactly the matches in (`after`, `coveredTo`], and its `after`
+    // is the previous message's `coveredTo`: a reader can chain them over the filter's gaps.
+    for (const id of ['hits', 'prefix']) {
+      let covered = 0;
+      for (const m of socket.messages) {
+        if (m.type !== 'events' || m.subscription !== id) continue;
+        expect(m.after).toBe(covered);
+        const to = m.coveredTo ?? -1;
+        expect(m.events.map((e) => e.position)).toEqual(
+          hits.filter((h) => h.position > covered && h.position <= to).map((h) => h.position),
+        );
+        covered = to;
+      }
+      expect(covered).toBe(hits.at(-1)!.position);
+    }
     socket.ws.close();
   });
 });

@@ -2,8 +2,9 @@ import { runDurableObjectAlarm, runInDurableObject } from 'cloudflare:test';
 import { env, exports } from 'cloudflare:workers';
 import type { ServerMessage } from '@edgelog/core';
 import { describe, expect, it } from 'vitest';
+import type { SequencerDO } from '../src/sequencer-do.ts';
 import type { StreamDO } from '../src/stream-do.ts';
-import { BASE, call, freshStore, newEvent, token } from './helpers.ts';
+import { BASE, call, freshStore, newEvent, sequencerStub, token } from './helpers.ts';
 import { eventsOf, open } from './sockets.ts';
 
 async function setup() {
@@ -48,6 +49,38 @@ describe('WebSocket subscriptions of the global log (I6)', () => {
     expect(before.at(-1)?.position ?? 0).toBe(marker.position);
     expect(after[0]?.position ?? marker.position + 1).toBe(marker.position + 1);
     expect(socket.messages.filter((m) => m.type === 'events' && m.events.length > 500)).toEqual([]);
+    socket.ws.close(1000);
+  });
+
+  it('a live subscription that missed a commit reads it from the log instead of skipping it', async () => {
+    const { store, t, append } = await setup();
+    await append('a', 2);
+    const socket = await open(store, t);
+    socket.send({ type: 'subscribe', id: 's', filter: { streamPrefix: 'b' } });
+    await socket.until((m) => m.some((x) => x.type === 'caught-up'), 'caught-up');
+    // One commit is not broadcast (as if the object had lost it between commit and send).
+    await runInDurableObject(sequencerStub(store), (instance: SequencerDO) => {
+      const target = instance as unknown as { broadcast: (...a: unknown[]) => void };
+      const broadcast = target.broadcast;
+      target.broadcast = function (this: unknown) {
+        target.broadcast = broadcast;
+      };
+    });
+    await append('b-1', 2);
+    await append('a', 1);
+    await append('b-2', 1);
+    await socket.until((m) => eventsOf(m).length >= 3, '3 events');
+    await new Promise((r) => setTimeout(r, 50));
+    expect(eventsOf(socket.messages).map((e) => [e.stream, e.position])).toEqual([
+      ['b-1', 3],
+      ['b-1', 4],
+      ['b-2', 6],
+    ]);
+    // The messages chain (each `after` is the previous `coveredTo`) and claim nothing unsent.
+    const chain = socket.messages.flatMap((m) => (m.type === 'events' ? [[m.after, m.coveredTo]] : []));
+    expect(chain[0]![0]).toBe(0);
+    for (let i = 1; i < chain.length; i++) expect(chain[i]![0]).toBe(chain[i - 1]![1]);
+    expect(chain.at(-1)![1]).toBe(6);
     socket.ws.close(1000);
   });
 
