@@ -1,7 +1,7 @@
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeServer } from './testing/fake-server.ts';
-import type { LiveHandlers } from './transport.ts';
+import { HttpTransport, type LiveHandlers } from './transport.ts';
 import type { WireEvent } from './wire.ts';
 import { WorkerCore } from './worker-core.ts';
 
@@ -95,5 +95,57 @@ describe('live messages that say what they cover', () => {
     expect(positions).toContain(5);
     expect(positions).toContain(7);
     expect(new Set(positions).size).toBe(positions.length);
+  });
+});
+
+describe('the HTTP transport passes a live message on', () => {
+  /** Opens a live connection on a socket the test writes the server's messages to. */
+  async function connect() {
+    const got: Array<[number[], unknown]> = [];
+    let socket: { onopen?: () => void; onmessage?: (m: { data: string }) => void } | undefined;
+    const transport = new HttpTransport(
+      'http://edge.test',
+      's',
+      async () => 't',
+      fetch,
+      () => {
+        socket = { send: () => undefined, close: () => undefined } as never;
+        return socket as never;
+      },
+    );
+    transport.live(0, {
+      onEvents: (events, cover) => got.push([events.map((e) => e.position!), cover]),
+      onHead: () => undefined,
+      onClose: () => undefined,
+    });
+    await until(() => socket !== undefined, 'the socket');
+    socket!.onopen?.();
+    const message = (m: object) =>
+      socket!.onmessage?.({ data: JSON.stringify({ type: 'events', subscription: 'all', ...m }) });
+    return { got, message };
+  }
+  const at = (position: number) => ({
+    id: crypto.randomUUID(),
+    stream: 's',
+    type: 'T',
+    schemaVersion: 1,
+    data: {},
+    metadata: {},
+    version: position,
+    position,
+  });
+
+  it('with its coverage only when the server says its scope left events out', async () => {
+    const { got, message } = await connect();
+    // A message cut short on the way keeps the coverage of the whole: without `filtered` it
+    // is checked by its positions, never trusted over its gap.
+    message({ events: [at(1), at(2)], after: 0, coveredTo: 4 });
+    message({ events: [at(7)], after: 4, coveredTo: 9, filtered: true });
+    message({ events: [at(10)] });
+    expect(got).toEqual([
+      [[1, 2], undefined],
+      [[7], { after: 4, coveredTo: 9 }],
+      [[10], undefined],
+    ]);
   });
 });

@@ -282,12 +282,13 @@ export class SyncEngine {
   }
 
   /**
-   * Applies a live message. One that says what it covers (every event the subscription sees
-   * in (`after`, `coveredTo`]) and comes after exactly the local cursor is applied whole, the
-   * cursor moving to `coveredTo` over the positions the token may not see, so a scoped client
-   * needs no pull per live event (the check is `pageTail`'s, inside the transaction: a
-   * reordered, repeated or lost message cannot move the cursor over a hole). Otherwise the
-   * events are applied while their positions run on, and a gap means a pull.
+   * Applies a live message. One that the server says left events out and holds every event
+   * the subscription sees in (`after`, `coveredTo`], and that comes after exactly the local
+   * cursor, is applied whole, the cursor moving to `coveredTo` over the positions the token
+   * may not see, so a scoped client needs no pull per live event (the check is `pageTail`'s,
+   * inside the transaction: a reordered, repeated or lost message cannot move the cursor over
+   * a hole). Otherwise the events are applied while their positions run on, and a gap means a
+   * pull.
    */
   async #applyLive(
     events: WireEvent[],

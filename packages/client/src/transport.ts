@@ -13,8 +13,8 @@ import {
 export interface LiveHandlers {
   /**
    * Events in position order, possibly overlapping what was already applied. `cover`, when
-   * the server says it: the message holds every event the subscription sees in
-   * (`after`, `coveredTo`] (a token limited to some streams sees gaps between them).
+   * the server says its scope left events out (a token limited to some streams): the message
+   * holds every event the subscription sees in (`after`, `coveredTo`].
    */
   onEvents(events: WireEvent[], cover?: { after: number; coveredTo: number }): void;
   /** The server's head; a head past what was applied means a pull is due. */
@@ -158,11 +158,12 @@ export class HttpTransport implements Transport {
           const msg = parsed.data;
           switch (msg.type) {
             case 'events':
+              // A message with no gaps is checked by its positions, as an unfiltered page is.
               handlers.onEvents(
                 msg.events,
-                msg.after === undefined || msg.coveredTo === undefined
-                  ? undefined
-                  : { after: msg.after, coveredTo: msg.coveredTo },
+                msg.filtered && msg.after !== undefined && msg.coveredTo !== undefined
+                  ? { after: msg.after, coveredTo: msg.coveredTo }
+                  : undefined,
               );
               break;
             case 'ready':

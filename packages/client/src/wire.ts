@@ -74,6 +74,7 @@ export const ServerMessage = z.discriminatedUnion('type', [
     events: z.array(WireEvent),
     after: z.optional(int()),
     coveredTo: z.optional(int()),
+    filtered: z.optional(z.boolean()),
   }),
   z.object({ type: z.literal('caught-up'), subscription: z.string(), position: int() }),
   z.object({ type: z.literal('heartbeat'), head: int() }),

@@ -175,6 +175,8 @@ export const ServerMessage = z.discriminatedUnion('type', [
      */
     after: z.optional(z.number().int().min(0)),
     coveredTo: z.optional(z.number().int().min(0)),
+    /** The subscription's scope left positions of (`after`, `coveredTo`] out. */
+    filtered: z.optional(z.literal(true)),
   }),
   /** Catch-up is over: everything up to `position` was sent; live events follow. */
   z.object({ type: z.literal('caught-up'), subscription: SubscriptionId, position: z.number().int().min(0) }),

@@ -51,11 +51,21 @@ export function scopeOf(sub: Subscription, claims: Claims): GlobalReadScope {
  * cursor moved over positions where it saw nothing without a message, so `after` is the
  * coverage the previous message announced, and a reader that applied that one (its cursor is
  * `after`) may apply this one whole and move to `coveredTo`; one that did not (a reordered or
- * lost message) can tell.
+ * lost message) can tell. `filtered` says that the subscription's scope left positions of that
+ * range out, as on a page of the global log: a message without it has no gaps, and a reader
+ * checks that its positions run on.
  */
 export function eventsMessage(sub: Subscription, events: EventEnvelope[]): ServerMessage {
-  const message: ServerMessage = { type: 'events', subscription: sub.id, events, coveredTo: sub.cursor };
-  if (sub.sent !== undefined) message.after = sub.sent;
+  const message: Extract<ServerMessage, { type: 'events' }> = {
+    type: 'events',
+    subscription: sub.id,
+    events,
+    coveredTo: sub.cursor,
+  };
+  if (sub.sent !== undefined) {
+    message.after = sub.sent;
+    if (events.length < sub.cursor - sub.sent) message.filtered = true;
+  }
   sub.sent = sub.cursor;
   return message;
 }

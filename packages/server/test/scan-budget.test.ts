@@ -160,6 +160,7 @@ describe('a sparse filter over a log much larger than the scan budget', () => {
         if (m.type !== 'events' || m.subscription !== id) continue;
         expect(m.after).toBe(covered);
         const to = m.coveredTo ?? -1;
+        expect(m.filtered).toBe(m.events.length < to - covered ? true : undefined);
         expect(m.events.map((e) => e.position)).toEqual(
           hits.filter((h) => h.position > covered && h.position <= to).map((h) => h.position),
         );

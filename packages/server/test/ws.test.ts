@@ -49,6 +49,13 @@ describe('WebSocket subscriptions of the global log (I6)', () => {
     expect(before.at(-1)?.position ?? 0).toBe(marker.position);
     expect(after[0]?.position ?? marker.position + 1).toBe(marker.position + 1);
     expect(socket.messages.filter((m) => m.type === 'events' && m.events.length > 500)).toEqual([]);
+    // Nothing is left out of an unfiltered subscription: no message says so, and each one's
+    // coverage ends at its last event.
+    for (const m of socket.messages)
+      if (m.type === 'events') {
+        expect(m.filtered).toBeUndefined();
+        expect(m.coveredTo).toBe(m.events.at(-1)?.position);
+      }
     socket.ws.close(1000);
   });
 
@@ -81,6 +88,9 @@ describe('WebSocket subscriptions of the global log (I6)', () => {
     expect(chain[0]![0]).toBe(0);
     for (let i = 1; i < chain.length; i++) expect(chain[i]![0]).toBe(chain[i - 1]![1]);
     expect(chain.at(-1)![1]).toBe(6);
+    // The catch-up's message left a's events out, the live one (6 right after 5) nothing.
+    const filtered = socket.messages.flatMap((m) => (m.type === 'events' ? [m.filtered ?? false] : []));
+    expect(filtered).toEqual([true, false]);
     socket.ws.close(1000);
   });
 
