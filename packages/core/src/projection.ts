@@ -1,5 +1,5 @@
 import type { EventEnvelope } from './envelope.ts';
-import { EdgelogError, error } from './errors.ts';
+import { EdgelogError } from './errors.ts';
 
 /**
  * A named, versioned, pure keyed fold: each event goes to zero, one or several keys, and
@@ -259,7 +259,9 @@ export function projectBatchAsJson<S, E extends EventEnvelope>(
   if (texts !== undefined) return { out, texts };
   const checked = projectBatch(definition, events, current, { ...options, check: jsonStateCheck });
   const checkedTexts = jsonTexts(checked.changed);
-  if (checkedTexts === undefined) throw error('Internal', 'a checked projection state is not JSON');
+  // A plain Error (an Internal one to the stores): `error()` would pull core's zod schemas into
+  // the browser worker's bundle.
+  if (checkedTexts === undefined) throw new Error('a checked projection state is not JSON');
   return { out: checked, texts: checkedTexts };
 }
 
