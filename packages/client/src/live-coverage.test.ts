@@ -1,6 +1,7 @@
 import 'fake-indexeddb/auto';
 import { afterEach, describe, expect, it } from 'vitest';
 import { FakeServer } from './testing/fake-server.ts';
+import { wireEvent } from './testing/wire-event.ts';
 import { HttpTransport, type LiveHandlers } from './transport.ts';
 import type { WireEvent } from './wire.ts';
 import { WorkerCore } from './worker-core.ts';
@@ -124,16 +125,7 @@ describe('the HTTP transport passes a live message on', () => {
       socket!.onmessage?.({ data: JSON.stringify({ type: 'events', subscription: 'all', ...m }) });
     return { got, message };
   }
-  const at = (position: number) => ({
-    id: crypto.randomUUID(),
-    stream: 's',
-    type: 'T',
-    schemaVersion: 1,
-    data: {},
-    metadata: {},
-    version: position,
-    position,
-  });
+  const at = (position: number) => wireEvent(position);
 
   it('with its coverage only when the server says its scope left events out', async () => {
     const { got, message } = await connect();

@@ -13,6 +13,7 @@ import {
   replayCommand,
   toWireCommit,
 } from './sync-plan.ts';
+import { wireEvent } from './testing/wire-event.ts';
 import type { WireEvent } from './wire.ts';
 
 const ev = (id: string, stream: string, version: number, position?: number): StoredEvent => ({
@@ -45,16 +46,7 @@ const outboxOf = (n: number): OutboxCommit[] =>
     commit: commit(`c${i}`, [`e${i}`], i),
     events: [ev(`e${i}`, 's', i + 1)],
   }));
-const wire = (position: number, id = `w${position}`): WireEvent => ({
-  id,
-  stream: 's',
-  type: 'T',
-  schemaVersion: 1,
-  data: {},
-  metadata: {},
-  version: position,
-  position,
-});
+const wire = wireEvent;
 
 describe('planPush', () => {
   it('takes the oldest commits up to the commit limit', () => {

@@ -1,1 +1,2 @@
 export { FakeServer, type Faults, faulty, seeded } from './fake-server.ts';
+export { wireEvent } from './wire-event.ts';
