@@ -131,14 +131,18 @@ export interface ProjectBatchOptions<E extends EventEnvelope> {
  * on (a BigInt, a cycle) or turns into nothing (`undefined`, a function).
  */
 export function jsonStateCheck(state: unknown, key: string): void {
-  let text: string | undefined;
+  const json = jsonText(state);
+  if ('why' in json) throw new Error(`the state of key '${key}' cannot be stored as JSON: ${json.why}`);
+}
+
+/** `JSON.stringify(state)`, or why JSON cannot hold it (it throws, or makes nothing). */
+function jsonText(state: unknown): { text: string } | { why: string } {
   try {
-    text = JSON.stringify(state);
+    const text = JSON.stringify(state);
+    return typeof text === 'string' ? { text } : { why: `it is ${typeof state}` };
   } catch (e) {
-    throw new Error(`the state of key '${key}' cannot be stored as JSON: ${errorMessage(e)}`);
+    return { why: errorMessage(e) };
   }
-  if (typeof text !== 'string')
-    throw new Error(`the state of key '${key}' cannot be stored as JSON: it is ${typeof state}`);
 }
 
 /**
@@ -228,14 +232,9 @@ function jsonTexts(changed: ReadonlyMap<string, unknown>): Map<string, string | 
       texts.set(key, null);
       continue;
     }
-    let text: string | undefined;
-    try {
-      text = JSON.stringify(state);
-    } catch {
-      return undefined;
-    }
-    if (typeof text !== 'string') return undefined;
-    texts.set(key, text);
+    const json = jsonText(state);
+    if ('why' in json) return undefined;
+    texts.set(key, json.text);
   }
   return texts;
 }
