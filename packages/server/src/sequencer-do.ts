@@ -1,25 +1,20 @@
 import { DurableObject } from 'cloudflare:workers';
 import {
   defaultLimits,
+  EdgelogError,
   type EventEnvelope,
   error,
   scanBudget,
   toWireError,
   validationError,
 } from '@edgelog/core';
-import { Claims, checkStore, jwtSecret, streamAllowed, verifyToken } from './auth.ts';
+import { Claims, checkStore, jwtSecret, verifyToken } from './auth.ts';
 import type { ServerEnv } from './env.ts';
-import { GlobalLog, type GlobalReadScope, inScope, type StoredChunk } from './global-log.ts';
+import { GlobalLog, type GlobalReadScope, type StoredChunk } from './global-log.ts';
 import { answerTaken, type CommitOutcome, type CommitRequest, type IdLocation } from './log-row.ts';
 import { type LoggedChunk, unpackChunk } from './packed.ts';
 import { ProjectionPoker } from './projection-routes.ts';
-import {
-  compactFilter,
-  eventsMessage,
-  SocketState,
-  type Subscription,
-  scopeOf,
-} from './sequencer-sockets.ts';
+import { eventsMessage, liveMessage, SocketState, scopeOf, subscriptionFor } from './sequencer-sockets.ts';
 import { readClientMessage, sendTo } from './socket-message.ts';
 
 export type { GlobalReadScope } from './global-log.ts';
@@ -266,28 +261,11 @@ export class SequencerDO extends DurableObject<ServerEnv> {
         return;
       }
       case 'subscribe': {
-        const claims = state.claims;
-        if (!claims) {
-          sendTo(ws, {
-            type: 'error',
-            subscription: message.id,
-            error: error('Unauthorized', 'send an auth message first').toWire(),
-          });
+        const sub = subscriptionFor(message, state.claims);
+        if (sub instanceof EdgelogError) {
+          sendTo(ws, { type: 'error', subscription: message.id, error: sub.toWire() });
           return;
         }
-        const denied = message.streams?.find((s) => !streamAllowed(claims, s));
-        if (denied !== undefined) {
-          sendTo(ws, {
-            type: 'error',
-            subscription: message.id,
-            error: error('Forbidden', `this token may not read stream '${denied}'`).toWire(),
-          });
-          return;
-        }
-        const after = message.after ?? 0;
-        const sub: Subscription = { id: message.id, cursor: after, live: false, sent: after };
-        if (message.filter) sub.filter = compactFilter(message.filter);
-        if (message.streams) sub.streams = message.streams;
         state.subs = [...state.subs.filter((s) => s.id !== sub.id), sub];
         if (!this.save(ws, state)) {
           state.subs = state.subs.filter((s) => s.id !== sub.id);
@@ -376,17 +354,11 @@ export class SequencerDO extends DurableObject<ServerEnv> {
       if (!state?.claims || state.subs.length === 0) continue;
       for (const sub of state.subs) {
         if (!sub.live) continue;
-        if (sub.cursor < firstPosition - 1) {
-          // A commit this subscription never heard of (not broadcast): read the log from its
-          // cursor instead of skipping it, so no message's coverage spans a hole.
+        const message = liveMessage(sub, state.claims, envelopes, firstPosition, this.head);
+        if (message === 'behind') {
           sub.live = false;
           setTimeout(() => this.catchUp(ws, sub.id), 0);
-          continue;
-        }
-        const scope = scopeOf(sub, state.claims);
-        const events = envelopes.filter((e) => (e.position ?? 0) > sub.cursor && inScope(scope, e));
-        sub.cursor = this.head;
-        if (events.length > 0) sendTo(ws, eventsMessage(sub, events));
+        } else if (message) sendTo(ws, message);
       }
       this.save(ws, state);
     }

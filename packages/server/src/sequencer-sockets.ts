@@ -1,7 +1,14 @@
-import type { EventEnvelope, EventFilter, ServerMessage } from '@edgelog/core';
+import {
+  type ClientMessage,
+  type EdgelogError,
+  type EventEnvelope,
+  type EventFilter,
+  error,
+  type ServerMessage,
+} from '@edgelog/core';
 import { z } from 'zod';
-import { Claims } from './auth.ts';
-import type { GlobalReadScope } from './global-log.ts';
+import { Claims, streamAllowed } from './auth.ts';
+import { type GlobalReadScope, inScope } from './global-log.ts';
 
 /** A subscription of a socket to the store's global log. */
 export const Subscription = z.object({
@@ -29,8 +36,23 @@ export const SocketState = z.object({
 });
 export type SocketState = z.infer<typeof SocketState>;
 
+/** The subscription a `subscribe` message asks for, or the error that refuses it. */
+export function subscriptionFor(
+  message: Extract<ClientMessage, { type: 'subscribe' }>,
+  claims: Claims | undefined,
+): Subscription | EdgelogError {
+  if (!claims) return error('Unauthorized', 'send an auth message first');
+  const denied = message.streams?.find((s) => !streamAllowed(claims, s));
+  if (denied !== undefined) return error('Forbidden', `this token may not read stream '${denied}'`);
+  const after = message.after ?? 0;
+  const sub: Subscription = { id: message.id, cursor: after, live: false, sent: after };
+  if (message.filter) sub.filter = compactFilter(message.filter);
+  if (message.streams) sub.streams = message.streams;
+  return sub;
+}
+
 /** A subscription's filter with its unset fields left out (attachments are stored as sent). */
-export function compactFilter(filter: EventFilter): NonNullable<Subscription['filter']> {
+function compactFilter(filter: EventFilter): NonNullable<Subscription['filter']> {
   const out: NonNullable<Subscription['filter']> = {};
   if (filter.streamPrefix !== undefined) out.streamPrefix = filter.streamPrefix;
   if (filter.types !== undefined) out.types = filter.types;
@@ -44,6 +66,26 @@ export function scopeOf(sub: Subscription, claims: Claims): GlobalReadScope {
   if (claims.streams) scope.allowedPrefixes = claims.streams;
   if (sub.streams) scope.streams = sub.streams;
   return scope;
+}
+
+/**
+ * What live subscription `sub` gets of a commit group (`envelopes`, up to `head`): its events
+ * message, if any, with its cursor moved to `head`; or `'behind'` when its cursor shows a commit
+ * it never heard of (one not broadcast), which it must read from the log instead of skipping,
+ * so that no message's coverage spans a hole.
+ */
+export function liveMessage(
+  sub: Subscription,
+  claims: Claims,
+  envelopes: readonly EventEnvelope[],
+  firstPosition: number,
+  head: number,
+): ServerMessage | 'behind' | undefined {
+  if (sub.cursor < firstPosition - 1) return 'behind';
+  const scope = scopeOf(sub, claims);
+  const events = envelopes.filter((e) => (e.position ?? 0) > sub.cursor && inScope(scope, e));
+  sub.cursor = head;
+  return events.length > 0 ? eventsMessage(sub, events) : undefined;
 }
 
 /**
