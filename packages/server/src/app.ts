@@ -25,7 +25,6 @@ import { mountAggregateRoutes } from './aggregate-routes.ts';
 import {
   bearerToken,
   type Claims,
-  checkAdmin,
   checkStore,
   checkStream,
   checkWriter,
@@ -215,11 +214,6 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
     return sequencerStub(c.env, store).fetch(new Request(c.req.url, { headers }));
   });
 
-  // Parked events carry other streams' data and the projection's own error messages: operators only.
-  app.use('/v1/stores/:store/projections/:name/parked', async (c, next) => {
-    checkAdmin((await authorize(c)).claims);
-    await next();
-  });
   mountProjectionRoutes(app, authorize);
   mountAggregateRoutes(app, authorize);
 

@@ -38,6 +38,9 @@ function streamInScope(scope: GlobalReadScope, stream: string): boolean {
 
 const SegmentRow = ChunkRow.extend({ stream: z.string() });
 
+/** How many streams' last versions the log remembers at most. */
+const MAX_REMEMBERED_STREAMS = 10_000;
+
 const SEGMENT_COLUMNS = 'first_position, count, stream, first_version, recorded_at, events';
 
 /**
@@ -48,6 +51,9 @@ const SEGMENT_COLUMNS = 'first_position, count, stream, first_version, recorded_
  * Positions inside a segment are consecutive: `first_position + i`.
  */
 export class GlobalLog {
+  /** Each stream's last version, as `lastVersion` found it or `append` made it. */
+  private readonly lastVersions = new Map<string, number>();
+
   constructor(private readonly sql: SqlStorage) {
     sql.exec(`CREATE TABLE IF NOT EXISTS segments (
       first_position INTEGER PRIMARY KEY,
@@ -88,15 +94,35 @@ export class GlobalLog {
     return row?.last ?? 0;
   }
 
-  /** The stream's last version in the log (0 when it has none). */
+  /**
+   * The stream's last version in the log (0 when it has none). Remembered per stream after the
+   * first query: only `append` changes it, and a transaction that fails after an append must
+   * call `forgetVersions()`, since what the append remembered was rolled back with it.
+   */
   lastVersion(stream: string): number {
+    const known = this.lastVersions.get(stream);
+    if (known !== undefined) return known;
     const row = this.sql
       .exec<{ last: number }>(
         'SELECT first_version + count - 1 AS last FROM segments WHERE stream = ? ORDER BY first_version DESC LIMIT 1',
         stream,
       )
       .toArray()[0];
-    return row?.last ?? 0;
+    const last = row?.last ?? 0;
+    this.remember(stream, last);
+    return last;
+  }
+
+  /** Drops the remembered last versions (after a failed transaction). */
+  forgetVersions(): void {
+    this.lastVersions.clear();
+  }
+
+  private remember(stream: string, last: number): void {
+    // Bounded: a store with very many streams queries again rather than grow without end.
+    if (this.lastVersions.size >= MAX_REMEMBERED_STREAMS && !this.lastVersions.has(stream))
+      this.lastVersions.clear();
+    this.lastVersions.set(stream, last);
   }
 
   /** Where each of `ids` is stored, for those the store has (one indexed statement for the batch). */
@@ -148,6 +174,9 @@ export class GlobalLog {
       position += chunk.count;
     }
     this.insertIds(request.ids, firstPosition);
+    const lastChunk = request.chunks[request.chunks.length - 1];
+    if (lastChunk) this.remember(request.stream, lastChunk.firstVersion + lastChunk.count - 1);
+    else this.lastVersions.delete(request.stream);
   }
 
   /** One statement for the whole batch: `json_each` hands SQLite the ids without 100-value binds. */

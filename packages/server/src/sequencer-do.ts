@@ -122,6 +122,8 @@ export class SequencerDO extends DurableObject<ServerEnv> {
         }),
       );
     } catch (e) {
+      // The transaction rolled back every append in it, and the versions they remembered.
+      this.log.forgetVersions();
       for (const w of batch) w.reject(e);
       return;
     }

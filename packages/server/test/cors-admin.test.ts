@@ -75,6 +75,14 @@ describe('CORS: browser pages on other origins', () => {
     expect(any.headers.get('access-control-allow-origin')).toBe('https://anywhere.example');
   });
 
+  it('says answers vary by Origin, and grants nothing to a request without one', async () => {
+    const store = freshStore('cors');
+    const plain = await call(`/v1/stores/${store}/events`, { token: await token({ store }) });
+    expect(plain.status).toBe(200);
+    expect(plain.headers.get('vary')).toContain('Origin');
+    expect(plain.headers.get('access-control-allow-origin')).toBeNull();
+  });
+
   it('reads the origin list as documented', () => {
     expect(originAllowed('http://localhost:8787', undefined)).toBe(true);
     expect(originAllowed('http://[::1]:8080', '')).toBe(true);
@@ -96,6 +104,14 @@ describe('the admin role', () => {
     const admin = await call(path, { token: await token({ store, role: 'admin' }) });
     expect(admin.status).toBe(200);
     expect(await admin.json()).toMatchObject({ events: [] });
+  });
+
+  it('routes every path with the RegExpRouter of hono, not its slower fallback', async () => {
+    // A static segment beside a parameter (`/projections/:name/status` and `/:key`) would make
+    // hono fall back to its TrieRouter for the whole app: about 5% of an append's CPU.
+    const app = createApp();
+    await app.fetch(new Request(`${BASE}/health`), env);
+    expect(app.router.name).toBe('SmartRouter + RegExpRouter');
   });
 
   it('may read projection status and rows like everyone', async () => {

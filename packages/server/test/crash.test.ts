@@ -1,6 +1,9 @@
 import { runInDurableObject } from 'cloudflare:test';
 import { env } from 'cloudflare:workers';
+import { defaultLimits, validateAppend } from '@edgelog/core';
 import { describe, expect, it } from 'vitest';
+import { AUTHOR_KEY, type CommitRequest } from '../src/log-row.ts';
+import { packEvents, versioned } from '../src/packed.ts';
 import type { SequencerDO, SequencerFault } from '../src/sequencer-do.ts';
 import type { StreamDO, StreamFault } from '../src/stream-do.ts';
 import { appendTo, call, freshStore, newEvent, sequencerStub, token } from './helpers.ts';
@@ -138,5 +141,45 @@ describe('crash safety: every crash point loses nothing acknowledged and duplica
     expect(await retried.json()).toEqual({ version: 2, positions: [1, 2] });
     expect(await (await ctx.append('acc-1', [newEvent()], 2)).json()).toEqual({ version: 3, positions: [3] });
     await checkLogs(ctx, ['acc-1']);
+  });
+
+  it('a group commit that fails after an append forgets what that append taught the log', async () => {
+    // The log remembers each stream's last version; a group transaction that fails (a disk
+    // error) after one of its appends rolls that append back, and the memory with it.
+    const ctx = await setup();
+    const request = (stream: string, id: string, firstVersion: number): CommitRequest => {
+      const packed = packEvents(
+        validateAppend(stream, [{ id, type: 'Tested', data: {} }], defaultLimits),
+        AUTHOR_KEY,
+        't',
+      );
+      return {
+        commitId: crypto.randomUUID(),
+        stream,
+        ids: packed.ids,
+        chunks: versioned(packed.chunks, firstVersion),
+      };
+    };
+    const outcomes = await runInDurableObject(sequencerStub(ctx.store), async (instance: SequencerDO) => {
+      const log = (instance as unknown as { log: { append: (r: CommitRequest, ...rest: unknown[]) => void } })
+        .log;
+      const append = log.append.bind(log);
+      log.append = (r, ...rest) => {
+        append(r, ...rest);
+        if (r.stream === 'b') throw new Error('disk I/O error');
+      };
+      const a = request('a', crypto.randomUUID(), 1);
+      const failed = await Promise.allSettled([
+        instance.commit(a),
+        instance.commit(request('b', crypto.randomUUID(), 1)),
+      ]);
+      log.append = append;
+      return {
+        failed: failed.map((f) => f.status),
+        again: await instance.commit({ ...a, commitId: crypto.randomUUID() }),
+      };
+    });
+    expect(outcomes.failed).toEqual(['rejected', 'rejected']);
+    expect(outcomes.again).toMatchObject({ status: 'committed', firstPosition: 1 });
   });
 });
