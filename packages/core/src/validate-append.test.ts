@@ -101,3 +101,21 @@ describe('repeated event ids within an append', () => {
     expect(problem([ok(a), ok(b)])).toBeUndefined();
   });
 });
+
+describe('event sizes count the event as sent', () => {
+  const limits = { ...defaultLimits, maxEventBytes: 200 };
+  // `1e20` is 4 bytes as sent and 21 once parsed and written again.
+  const sent = `{"id":"${randomId()}","type":"Sized","data":[${Array(20).fill('1e20').join(',')}]}`;
+  const event = JSON.parse(sent) as unknown;
+
+  it('measures each event when the request size is not known or is over the limit', () => {
+    expect(JSON.stringify(event).length).toBeGreaterThan(limits.maxEventBytes);
+    expect(() => validateAppend('s', [event], limits)).toThrow(/events\.0/);
+    expect(() => validateAppend('s', [event], limits, 201)).toThrow(/events\.0/);
+  });
+
+  it('needs no measuring when the whole request is within the event limit', () => {
+    expect(sent.length).toBeLessThan(limits.maxEventBytes);
+    expect(validateAppend('s', [event], limits, sent.length + 20)).toHaveLength(1);
+  });
+});

@@ -44,22 +44,24 @@ export function quickEvent(event: unknown): ValidEvent | undefined {
   return { id, type, schemaVersion: schemaVersion ?? 1, data, metadata: metadata ? { ...metadata } : {} };
 }
 
-export function validateAppend(stream: string, events: readonly unknown[], limits: Limits): ValidEvent[] {
+/**
+ * An append's events, checked and defaulted (see `ValidEvent`). `sentBytes`: the UTF-8 size
+ * of the request they came in, when the caller has it (the edge does; a local store does not).
+ */
+export function validateAppend(
+  stream: string,
+  events: readonly unknown[],
+  limits: Limits,
+  sentBytes = Number.POSITIVE_INFINITY,
+): ValidEvent[] {
   if (!Array.isArray(events)) throw validationError([{ path: 'events', message: 'events must be an array' }]);
   if (events.length > limits.maxEventsPerAppend) {
     throw payloadTooLarge('the append', events.length, limits.maxEventsPerAppend, 'events');
   }
-  // One native stringify of a slice bounds every event in it (each event's JSON is part of the
-  // slice's); only a slice over the limit is measured event by event.
-  for (let start = 0; start < events.length; start += SIZE_SLICE) {
-    const slice = events.slice(start, start + SIZE_SLICE);
-    if (utf8Length(JSON.stringify(slice)) <= limits.maxEventBytes) continue;
-    slice.forEach((event, i) => {
-      const size = eventSize(event);
-      if (size > limits.maxEventBytes)
-        throw payloadTooLarge(`events.${start + i}`, size, limits.maxEventBytes);
-    });
-  }
+  // The rule counts an event as sent, and each event sent is part of the request: a request
+  // within the event limit (`sentBytes`, its UTF-8 size, when the caller knows it) holds no
+  // oversize event, and its events need no measuring.
+  if (sentBytes > limits.maxEventBytes) checkEventSizes(events, limits);
   const streamCheck = StreamName.safeParse(stream);
   if (!streamCheck.success) throw fromZodError(streamCheck.error, 'stream');
   if (events.length === 0)
@@ -77,6 +79,23 @@ export function validateAppend(stream: string, events: readonly unknown[], limit
   }
   if (hasDuplicate(valid.map((e) => e.id))) throwFirstRepeat(valid);
   return valid;
+}
+
+/**
+ * Refuses the first event over `maxEventBytes`. One native stringify of a slice bounds every
+ * event in it (each event's JSON is part of the slice's); only a slice over the limit is
+ * measured event by event.
+ */
+function checkEventSizes(events: readonly unknown[], limits: Limits): void {
+  for (let start = 0; start < events.length; start += SIZE_SLICE) {
+    const slice = events.slice(start, start + SIZE_SLICE);
+    if (utf8Length(JSON.stringify(slice)) <= limits.maxEventBytes) continue;
+    slice.forEach((event, i) => {
+      const size = eventSize(event);
+      if (size > limits.maxEventBytes)
+        throw payloadTooLarge(`events.${start + i}`, size, limits.maxEventBytes);
+    });
+  }
 }
 
 /**

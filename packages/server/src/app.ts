@@ -93,7 +93,7 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
     const sentBytes = Number(c.req.header('content-length') ?? Number.POSITIVE_INFINITY);
     // Sizes first, then shape: core's validateAppend is the one rule book for every store.
     const raw = eventsOf(body);
-    const events = checkSchemas(registryOf(c), validateAppend(stream, raw, limits), raw);
+    const events = checkSchemas(registryOf(c), validateAppend(stream, raw, limits, sentBytes), raw);
     const request = parseWith(AppendHeader, body);
     const input: AppendInput = {
       store,
@@ -234,7 +234,7 @@ async function pushOne(
     const rawEvents = eventsOf(raw);
     const events = checkSchemas(
       registryOf(c),
-      validateAppend(isRecord(raw) ? String(raw.stream) : '', rawEvents, limits),
+      validateAppend(isRecord(raw) ? String(raw.stream) : '', rawEvents, limits, sentBytes),
       rawEvents,
     );
     const commit = parseWith(CommitHeader, raw, `commits.${index}`);

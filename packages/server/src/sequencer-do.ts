@@ -154,24 +154,21 @@ export class SequencerDO extends DurableObject<ServerEnv> {
    * Runs inside the group's transaction. Idempotency comes before the stream's version, as in
    * every store: a retry whose ids are all in this stream answers the original outcome,
    * wherever the stream has moved since. Fresh ids are the common case, so a commit at the
-   * stream's next version is written first, in a savepoint, and the id index's primary key
-   * refuses any id the store has: the savepoint then undoes the whole attempt and the ids are
-   * looked up. That costs one index probe per id instead of a lookup and then an insert.
+   * stream's next version is attempted first, and the id index's primary key refuses any id
+   * the store has (`GlobalLog.tryAppend`); only then are the ids looked up.
    */
   private apply(request: CommitRequest, firstPosition: number, recordedAt: string): CommitOutcome {
     const last = this.log.lastVersion(request.stream);
     if (last === (request.chunks[0]?.firstVersion ?? 1) - 1) {
-      try {
-        this.ctx.storage.transactionSync(() => this.log.append(request, firstPosition, recordedAt));
+      if (this.log.tryAppend(request, firstPosition, recordedAt))
         return { status: 'committed', firstPosition, recordedAt };
-      } catch (e) {
-        // Only the id index refusing an id is this commit's own answer; any other failure
-        // (a full or failing disk) must fail the whole group, not just this commit.
-        if (!String((e as Error)?.message).includes('UNIQUE constraint failed')) throw e;
-        const taken = this.log.findIds(request.ids);
-        if (taken.length > 0) return answerTaken(request, taken);
-        throw e;
-      }
+      const taken = this.log.findIds(request.ids);
+      if (taken.length > 0) return answerTaken(request, taken);
+      // The StreamDO refuses an append that repeats an id, so this is a broken invariant.
+      throw error(
+        'Internal',
+        `commit ${request.commitId} was refused by the id index, but holds no stored id`,
+      );
     }
     const taken = this.log.findIds(request.ids);
     if (taken.length > 0) return answerTaken(request, taken);

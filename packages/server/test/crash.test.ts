@@ -161,19 +161,20 @@ describe('crash safety: every crash point loses nothing acknowledged and duplica
       };
     };
     const outcomes = await runInDurableObject(sequencerStub(ctx.store), async (instance: SequencerDO) => {
-      const log = (instance as unknown as { log: { append: (r: CommitRequest, ...rest: unknown[]) => void } })
-        .log;
-      const append = log.append.bind(log);
-      log.append = (r, ...rest) => {
-        append(r, ...rest);
+      type TryAppend = (r: CommitRequest, ...rest: unknown[]) => boolean;
+      const log = (instance as unknown as { log: { tryAppend: TryAppend } }).log;
+      const tryAppend = log.tryAppend.bind(log);
+      log.tryAppend = (r, ...rest) => {
+        const written = tryAppend(r, ...rest);
         if (r.stream === 'b') throw new Error('disk I/O error');
+        return written;
       };
       const a = request('a', crypto.randomUUID(), 1);
       const failed = await Promise.allSettled([
         instance.commit(a),
         instance.commit(request('b', crypto.randomUUID(), 1)),
       ]);
-      log.append = append;
+      log.tryAppend = tryAppend;
       return {
         failed: failed.map((f) => f.status),
         again: await instance.commit({ ...a, commitId: crypto.randomUUID() }),

@@ -204,11 +204,13 @@ describe('the sequencer writes first and lets the id index refuse a taken id', (
     const append = appendTo(store, t);
     const first = newEvent();
     expect((await append('s-a', [first])).status).toBe(200);
+    const refusedB = newEvent();
+    const refusedA = newEvent();
     const answers = await Promise.all([
       ...Array.from({ length: 10 }, (_, i) => append(`g-${i}`, [newEvent(), newEvent()])),
       // An id of s-a on another stream, and a partial retry on s-a at its next version.
-      append('s-b', [newEvent(), first]),
-      append('s-a', [first, newEvent()], 1),
+      append('s-b', [refusedB, first]),
+      append('s-a', [first, refusedA], 1),
     ]);
     expect(answers.map((r) => r.status)).toEqual([...Array(10).fill(200), 409, 409]);
     for (const r of answers.slice(10))
@@ -222,8 +224,9 @@ describe('the sequencer writes first and lets the id index refuse a taken id', (
     expect(all.events.filter((e) => e.stream === 's-b')).toEqual([]);
     expect(all.events.filter((e) => e.stream === 's-a').map((e) => e.id)).toEqual([first.id]);
     expect((await call(`/v1/stores/${store}/streams/s-b/events`, { token: t })).status).toBe(404);
-    // Both refused commits left the log as it was: the next appends land at the next positions.
-    expect(await (await append('s-a', [newEvent()], 1)).json()).toEqual({ version: 2, positions: [22] });
-    expect(await (await append('s-b', [newEvent()])).json()).toEqual({ version: 1, positions: [23] });
+    // Both refused commits left the log as it was, their fresh ids included: those ids append
+    // alone now, at the next positions.
+    expect(await (await append('s-a', [refusedA], 1)).json()).toEqual({ version: 2, positions: [22] });
+    expect(await (await append('s-b', [refusedB])).json()).toEqual({ version: 1, positions: [23] });
   });
 });
