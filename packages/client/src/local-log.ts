@@ -219,7 +219,7 @@ export class LocalLog {
     if (this.#closed) return Promise.reject(new ClientError('Closed', 'the client is closed'));
     let valid: ValidEvent[];
     try {
-      valid = validateAppend(stream, events, this.limits);
+      valid = validateAppend(stream, events, this.limits, options.freshIds === true);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -105,4 +105,34 @@ describe('tabs sharing one database', () => {
     expect(local).toHaveLength(6);
     expect(local.every((e) => !e.pending && e.serverPosition !== undefined)).toBe(true);
   });
+
+  it('a tab alone posts nothing but its hello; a tab that opens later hears of every write', async () => {
+    const posts: string[] = [];
+    const post = BroadcastChannel.prototype.postMessage;
+    BroadcastChannel.prototype.postMessage = function (this: BroadcastChannel, m: { t: string }) {
+      posts.push(m.t);
+      post.call(this, m);
+    };
+    try {
+      const server = new FakeServer();
+      const a = await tab(server, 'tabs-3');
+      for (let i = 0; i < 3; i++) await a.append('s', [{ type: 'Noted', data: { i } }]);
+      await until(async () => (await server.store.readAll()).events.length === 3, 'A to sync alone');
+      await new Promise((r) => setTimeout(r, 50));
+      expect(posts).toEqual(['hello']);
+      const b = await tab(server, 'tabs-3');
+      // A heard B's hello: it tells B the log's tail, which covers what A wrote alone.
+      await until(() => posts.filter((t) => t === 'write').length > 0, 'A to tell B the tail');
+      const seen: unknown[] = [];
+      await b.subscribe({}, (events) => {
+        seen.push(...events.map((e) => e.data));
+      });
+      await until(() => seen.length === 3, 'B to read what A wrote alone');
+      await a.append('s', [{ type: 'Noted', data: { i: 3 } }]);
+      await until(() => seen.length === 4, "B to hear of A's next write");
+      expect(seen).toEqual([0, 1, 2, 3].map((i) => ({ i })));
+    } finally {
+      BroadcastChannel.prototype.postMessage = post;
+    }
+  });
 });

@@ -21,8 +21,17 @@ const encoder = new TextEncoder();
 const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
-/** Checks an append in the protocol's order: counts and sizes first, then the stream, then shape. */
-export function validateAppend(stream: string, events: readonly unknown[], limits: Limits): ValidEvent[] {
+/**
+ * Checks an append in the protocol's order: counts and sizes first, then the stream, then shape.
+ * `freshIds`: every id was made for this append by `randomId` (the worker's own), so none can
+ * repeat and that check is skipped.
+ */
+export function validateAppend(
+  stream: string,
+  events: readonly unknown[],
+  limits: Limits,
+  freshIds = false,
+): ValidEvent[] {
   if (!Array.isArray(events)) throw validationError('events', 'events must be an array');
   if (events.length > limits.maxEventsPerAppend) {
     throw payloadTooLarge(`append of ${events.length} events`, events.length, limits.maxEventsPerAppend);
@@ -39,43 +48,74 @@ export function validateAppend(stream: string, events: readonly unknown[], limit
     );
   }
   if (events.length === 0) throw validationError('events', 'an append needs at least one event');
+  const valid: ValidEvent[] = [];
+  for (let i = 0; i < events.length; i++) {
+    try {
+      valid.push(checkEvent(events[i], i));
+    } catch (e) {
+      // As core answers: an id repeated before the event at fault is reported first.
+      if (!freshIds) checkRepeats(valid);
+      throw e;
+    }
+  }
+  if (!freshIds && events.length > 1) checkRepeats(valid);
+  return valid;
+}
+
+/** One event's shape, checked and defaulted; `i` names it in errors. */
+function checkEvent(raw: unknown, i: number): ValidEvent {
+  const at = `events.${i}`;
+  if (!isRecord(raw)) throw validationError(at, 'an event must be an object');
+  const { id, type, schemaVersion, data, metadata } = raw as Partial<NewEvent> & Record<string, unknown>;
+  if (typeof id !== 'string' || !UUID.test(id)) throw validationError(`${at}.id`, 'event ids are UUIDs');
+  if (typeof type !== 'string' || !TYPE.test(type)) {
+    throw validationError(
+      `${at}.type`,
+      'event types are 1-100 of A-Z, a-z, 0-9 and . _ : -, starting with a letter',
+    );
+  }
+  if (
+    schemaVersion !== undefined &&
+    (typeof schemaVersion !== 'number' ||
+      !Number.isInteger(schemaVersion) ||
+      schemaVersion < 1 ||
+      schemaVersion > 1000)
+  ) {
+    throw validationError(`${at}.schemaVersion`, 'schemaVersion is an integer from 1 to 1000');
+  }
+  if (data === undefined) throw validationError(`${at}.data`, 'data is required');
+  if (metadata !== undefined) {
+    if (!isRecord(metadata)) throw validationError(`${at}.metadata`, 'metadata must be an object');
+    for (const key of Object.keys(metadata)) {
+      if (key.startsWith('$'))
+        throw validationError(
+          `${at}.metadata`,
+          "metadata keys starting with '$' are reserved for the server",
+        );
+      if (key.length > 100)
+        throw validationError(`${at}.metadata`, 'metadata keys are at most 100 characters');
+    }
+  }
+  return { id, type, schemaVersion: schemaVersion ?? 1, data, metadata: metadata ?? {} };
+}
+
+/**
+ * Refuses an id that appears twice. Strictly increasing ids (time-ordered, as `randomId` makes
+ * them) are answered in one pass; otherwise a sorted copy is compared, and only an append that
+ * has a repeat is walked with a `Set` to name the first (V8 internalises each string a `Set`
+ * holds, which costs several times a sort).
+ */
+function checkRepeats(events: readonly ValidEvent[]): void {
+  let increasing = true;
+  for (let i = 1; i < events.length && increasing; i++)
+    increasing = (events[i - 1] as ValidEvent).id < (events[i] as ValidEvent).id;
+  if (increasing) return;
+  const sorted = events.map((e) => e.id).sort();
+  if (sorted.every((id, i) => i === 0 || id !== sorted[i - 1])) return;
   const seen = new Set<string>();
-  return events.map((raw, i) => {
-    const at = `events.${i}`;
-    if (!isRecord(raw)) throw validationError(at, 'an event must be an object');
-    const { id, type, schemaVersion, data, metadata } = raw as Partial<NewEvent> & Record<string, unknown>;
-    if (typeof id !== 'string' || !UUID.test(id)) throw validationError(`${at}.id`, 'event ids are UUIDs');
-    if (typeof type !== 'string' || !TYPE.test(type)) {
-      throw validationError(
-        `${at}.type`,
-        'event types are 1-100 of A-Z, a-z, 0-9 and . _ : -, starting with a letter',
-      );
-    }
-    if (
-      schemaVersion !== undefined &&
-      (typeof schemaVersion !== 'number' ||
-        !Number.isInteger(schemaVersion) ||
-        schemaVersion < 1 ||
-        schemaVersion > 1000)
-    ) {
-      throw validationError(`${at}.schemaVersion`, 'schemaVersion is an integer from 1 to 1000');
-    }
-    if (data === undefined) throw validationError(`${at}.data`, 'data is required');
-    if (metadata !== undefined) {
-      if (!isRecord(metadata)) throw validationError(`${at}.metadata`, 'metadata must be an object');
-      for (const key of Object.keys(metadata)) {
-        if (key.startsWith('$'))
-          throw validationError(
-            `${at}.metadata`,
-            "metadata keys starting with '$' are reserved for the server",
-          );
-        if (key.length > 100)
-          throw validationError(`${at}.metadata`, 'metadata keys are at most 100 characters');
-      }
-    }
-    if (seen.has(id)) throw validationError(`${at}.id`, `event id ${id} appears twice in one append`);
+  events.forEach(({ id }, i) => {
+    if (seen.has(id)) throw validationError(`events.${i}.id`, `event id ${id} appears twice in one append`);
     seen.add(id);
-    return { id, type, schemaVersion: schemaVersion ?? 1, data, metadata: metadata ?? {} };
   });
 }
 
