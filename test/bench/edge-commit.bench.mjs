@@ -23,7 +23,10 @@ const SECRET = 'edgelog-bench-secret';
 const list = (v, d) => (v ? v.split(',').map(Number) : d);
 const BATCHES = list(process.env.EDGE_BENCH_BATCHES, [1, 10, 100, 1000]);
 const WRITERS = list(process.env.EDGE_BENCH_WRITERS, [1, 8]);
-const TMPFS = existsSync('/dev/shm') ? list(process.env.EDGE_BENCH_TMPFS_BATCHES, [1, 100]) : [];
+const TMPFS =
+  existsSync('/dev/shm') && process.env.EDGE_BENCH_TMPFS_BATCHES !== ''
+    ? list(process.env.EDGE_BENCH_TMPFS_BATCHES, [1, 100])
+    : [];
 const log = (m) => process.stderr.write(`${m}\n`);
 
 function token(store) {

@@ -1,18 +1,20 @@
-import { fromZodError, type Limits, payloadTooLarge, validationError } from '@edgelog/core';
+import { fromZodError, type Limits, payloadTooLarge, utf8Length, validationError } from '@edgelog/core';
 import type { z } from 'zod';
 import { parseJsonBounded } from './json-depth.ts';
 
-const decoder = new TextDecoder();
-
 /** Reads a JSON body within `maxRequestBytes`; 413 when larger, 400 when not JSON. */
 export async function readJson(request: Request, limits: Limits): Promise<unknown> {
-  const declared = Number(request.headers.get('content-length') ?? '0');
+  const length = request.headers.get('content-length');
+  const declared = Number(length ?? '0');
   if (declared > limits.maxRequestBytes)
     throw payloadTooLarge('request body', declared, limits.maxRequestBytes);
-  const bytes = await request.arrayBuffer();
-  if (bytes.byteLength > limits.maxRequestBytes)
-    throw payloadTooLarge('request body', bytes.byteLength, limits.maxRequestBytes);
-  const text = decoder.decode(bytes);
+  // A declared length is the body's length (HTTP frames the body by it); a body without one
+  // (chunked) is measured once read.
+  const text = await request.text();
+  if (length === null) {
+    const bytes = utf8Length(text);
+    if (bytes > limits.maxRequestBytes) throw payloadTooLarge('request body', bytes, limits.maxRequestBytes);
+  }
   try {
     return parseJsonBounded(text);
   } catch (e) {
