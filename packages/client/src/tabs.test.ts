@@ -36,14 +36,14 @@ afterEach(async () => {
 });
 
 let n = 0;
-async function tab(server: FakeServer, dbName: string, faults?: Faults) {
+async function tab(server: FakeServer, dbName: string, faults?: Faults, sync = true) {
   const random = seeded(++n);
   const core = new WorkerCore({
     transport: () => (faults ? faulty(server.transport(), faults, random) : server.transport()),
     engine: { backoffBase: 1, backoffCap: 5, random },
   });
   open.push(core);
-  await core.init({ url: 'http://fake', store: 's', dbName, online: true, token: 't' });
+  await core.init({ url: 'http://fake', store: 's', dbName, online: true, token: 't', sync });
   return core;
 }
 
@@ -134,5 +134,19 @@ describe('tabs sharing one database', () => {
     } finally {
       BroadcastChannel.prototype.postMessage = post;
     }
+  });
+
+  it("a quiet tab answers a newcomer's hello, so the newcomer announces its writes", async () => {
+    const server = new FakeServer();
+    // A neither syncs nor writes: it has nothing to announce, yet must say that it exists.
+    const a = await tab(server, 'tabs-4', undefined, false);
+    const seen: unknown[] = [];
+    await a.subscribe({}, (events) => {
+      seen.push(...events.map((e) => e.data));
+    });
+    const b = await tab(server, 'tabs-4', undefined, false);
+    for (let i = 0; i < 3; i++) await b.append('s', [{ type: 'Noted', data: { i } }]);
+    await until(() => seen.length === 3, 'A to hear of what B wrote');
+    expect(seen).toEqual([0, 1, 2].map((i) => ({ i })));
   });
 });

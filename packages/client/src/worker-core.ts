@@ -112,7 +112,9 @@ type ChannelMessage =
   | { t: 'write'; tail: number }
   | { t: 'status'; s: ClientStatus }
   | { t: 'rejected'; r: RejectionNotice }
-  | { t: 'hello' };
+  | { t: 'hello' }
+  /** The answer to a `hello` from a tab with nothing to announce: it exists. */
+  | { t: 'here' };
 
 interface Locks {
   request(name: string, options: { signal?: AbortSignal }, fn: () => Promise<void>): Promise<void>;
@@ -144,7 +146,8 @@ export class WorkerCore {
   /**
    * Whether another tab's worker has been heard on the channel. Until one has, nothing but the
    * first `hello` is posted: a post costs about 0.17 ms of this thread in Chromium (measured),
-   * as much as a tenth of an append, and a tab alone has nobody to tell.
+   * as much as a tenth of an append, and a tab alone has nobody to tell. Every tab answers a
+   * `hello`, and a tab that hears its first peer announces its tail then (`#onChannel`).
    */
   #peers = false;
   /** The local log's tail after the last write this worker heard of. */
@@ -303,7 +306,22 @@ export class WorkerCore {
   }
 
   #onChannel(m: ChannelMessage): void {
+    const wasAlone = !this.#peers;
     this.#peers = true;
+    if (m.t === 'hello') {
+      // A new tab. It read the log before it said hello, so the tail tells it of everything
+      // written since (this tab did not announce its writes while it was alone); any answer
+      // also tells it that this tab exists, so that it announces its own writes from now on.
+      this.#post(this.#lastTail > 0 ? { t: 'write', tail: this.#lastTail } : { t: 'here' });
+      if (this.#status.leader) this.#post({ t: 'status', s: this.#status });
+      return;
+    }
+    if (wasAlone) {
+      // Another tab answered this tab's hello: what this tab wrote, pulled or decided while it
+      // believed it was alone went unannounced. The tail and the status cover it.
+      if (this.#lastTail > 0) this.#post({ t: 'write', tail: this.#lastTail });
+      if (this.#status.leader) this.#post({ t: 'status', s: this.#status });
+    }
     switch (m.t) {
       case 'write':
         this.#log.invalidate();
@@ -318,11 +336,7 @@ export class WorkerCore {
       case 'rejected':
         this.#rejected(m.r);
         break;
-      case 'hello':
-        // A new tab: it read the log before it said hello, and what this tab wrote since was
-        // not announced while it was alone. One notice of the tail covers it.
-        if (this.#lastTail > 0) this.#post({ t: 'write', tail: this.#lastTail });
-        if (this.#status.leader) this.#post({ t: 'status', s: this.#status });
+      case 'here':
         break;
     }
   }

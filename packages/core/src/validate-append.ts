@@ -7,6 +7,13 @@ import { eventSize, utf8Length } from './limits.ts';
 const SIZE_SLICE = 100;
 
 /**
+ * How much longer a JSON value's text can be, written again by `JSON.stringify`, than the text
+ * it was parsed from: a number grows at most from `1e20` (4 bytes) to 21 digits, and decoding
+ * turns an invalid UTF-8 byte into U+FFFD (3 bytes). Nothing else grows.
+ */
+const MAX_REWRITE = 6;
+
+/**
  * Checks an append the way every store must, in the protocol's order: sizes first (an
  * oversize event is refused whole before anything else is looked at), then shape.
  * Returns the events parsed, with `schemaVersion` defaulted to 1 and `metadata` to `{}`.
@@ -45,8 +52,8 @@ export function quickEvent(event: unknown): ValidEvent | undefined {
 }
 
 /**
- * An append's events, checked and defaulted (see `ValidEvent`). `sentBytes`: the UTF-8 size
- * of the request they came in, when the caller has it (the edge does; a local store does not).
+ * An append's events, checked and defaulted (see `ValidEvent`). `sentBytes`: the measured UTF-8
+ * size of the request they came in, when the caller has it (the edge does; a local store does not).
  */
 export function validateAppend(
   stream: string,
@@ -58,10 +65,11 @@ export function validateAppend(
   if (events.length > limits.maxEventsPerAppend) {
     throw payloadTooLarge('the append', events.length, limits.maxEventsPerAppend, 'events');
   }
-  // The rule counts an event as sent, and each event sent is part of the request: a request
-  // within the event limit (`sentBytes`, its UTF-8 size, when the caller knows it) holds no
-  // oversize event, and its events need no measuring.
-  if (sentBytes > limits.maxEventBytes) checkEventSizes(events, limits);
+  // An event is measured as its JSON text, which is what every store keeps. Each event sent is
+  // part of the request, and its text is at most MAX_REWRITE times what was sent, so a request
+  // (`sentBytes`: its measured UTF-8 size, when the caller has it) that small holds no oversize
+  // event, and its events need no measuring.
+  if (sentBytes * MAX_REWRITE > limits.maxEventBytes) checkEventSizes(events, limits);
   const streamCheck = StreamName.safeParse(stream);
   if (!streamCheck.success) throw fromZodError(streamCheck.error, 'stream');
   if (events.length === 0)

@@ -31,7 +31,7 @@ import {
   jwtSecret,
   verifyToken,
 } from './auth.ts';
-import { parseWith, readJson } from './body.ts';
+import { parseWith, readJsonSized } from './body.ts';
 import { edgeConfig } from './config.ts';
 import { corsMiddleware } from './cors.ts';
 import type { ServerEnv } from './env.ts';
@@ -89,8 +89,7 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
     checkWriter(claims);
     const stream = parseWith(StreamName, c.req.param('stream'), 'stream');
     checkStream(claims, stream);
-    const body = await readJson(c.req.raw, limits);
-    const sentBytes = Number(c.req.header('content-length') ?? Number.POSITIVE_INFINITY);
+    const { value: body, bytes: sentBytes } = await readJsonSized(c.req.raw, limits);
     // Sizes first, then shape: core's validateAppend is the one rule book for every store.
     const raw = eventsOf(body);
     const events = checkSchemas(registryOf(c), validateAppend(stream, raw, limits, sentBytes), raw);
@@ -157,8 +156,8 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
   app.post('/v1/stores/:store/sync/push', async (c) => {
     const { store, claims } = await authorize(c);
     checkWriter(claims);
-    const { commits } = parseWith(PushEnvelope(limits), await readJson(c.req.raw, limits));
-    const sentBytes = Number(c.req.header('content-length') ?? Number.POSITIVE_INFINITY);
+    const { value, bytes: sentBytes } = await readJsonSized(c.req.raw, limits);
+    const { commits } = parseWith(PushEnvelope(limits), value);
     const results: CommitResult[] = new Array(commits.length);
     // Commits of one stream run in order (a later one may build on an earlier one, so none lands
     // after one that did not: push-chain.ts); streams run side by side.

@@ -2,27 +2,35 @@ import { fromZodError, type Limits, payloadTooLarge, utf8Length, validationError
 import type { z } from 'zod';
 import { parseJsonBounded } from './json-depth.ts';
 
-/** Reads a JSON body within `maxRequestBytes`; 413 when larger, 400 when not JSON. */
-export async function readJson(request: Request, limits: Limits): Promise<unknown> {
-  const length = request.headers.get('content-length');
-  const declared = Number(length ?? '0');
+/**
+ * Reads a JSON body within `maxRequestBytes`; 413 when larger, 400 when not JSON. Answers the
+ * value and the body's UTF-8 size, measured: a Content-Length header only refuses early, since
+ * a request may carry one that is not its body's length (with chunked encoding, workerd hands
+ * the Worker both).
+ */
+export async function readJsonSized(
+  request: Request,
+  limits: Limits,
+): Promise<{ value: unknown; bytes: number }> {
+  const declared = Number(request.headers.get('content-length') ?? '0');
   if (declared > limits.maxRequestBytes)
     throw payloadTooLarge('request body', declared, limits.maxRequestBytes);
-  // A declared length is the body's length (HTTP frames the body by it); a body without one
-  // (chunked) is measured once read.
   const text = await request.text();
-  if (length === null) {
-    const bytes = utf8Length(text);
-    if (bytes > limits.maxRequestBytes) throw payloadTooLarge('request body', bytes, limits.maxRequestBytes);
-  }
+  const bytes = utf8Length(text);
+  if (bytes > limits.maxRequestBytes) throw payloadTooLarge('request body', bytes, limits.maxRequestBytes);
   try {
-    return parseJsonBounded(text);
+    return { value: parseJsonBounded(text), bytes };
   } catch (e) {
     if ((e as { code?: unknown }).code === 'Validation') throw e;
     throw validationError([
       { path: '', message: `malformed JSON: ${e instanceof Error ? e.message : 'unparsable'}` },
     ]);
   }
+}
+
+/** `readJsonSized`'s value. */
+export async function readJson(request: Request, limits: Limits): Promise<unknown> {
+  return (await readJsonSized(request, limits)).value;
 }
 
 /** Parses with a core schema; a violation is a 400 naming each field. */

@@ -94,6 +94,21 @@ describe('bad input is refused with a clear error and writes nothing', () => {
     expect(await head()).toBe(0);
   });
 
+  it('measures the body it reads, whatever Content-Length says', async () => {
+    // With chunked encoding workerd hands the Worker a Content-Length too, which need not be
+    // the body's length: the limits hold on what was read.
+    const { post, head } = await setup();
+    const lying = { 'content-length': '10' };
+    const big = { ...newEvent(), data: 'x'.repeat(defaultLimits.maxEventBytes) };
+    const oversize = await post(JSON.stringify({ events: [big] }), 'acc-1', lying);
+    expect(oversize.status).toBe(413);
+    const huge = Array.from({ length: 80 }, () => ({ ...newEvent(), data: 'x'.repeat(60_000) }));
+    const body = await post(JSON.stringify({ events: huge }), 'acc-1', lying);
+    expect(body.status).toBe(413);
+    expect(((await body.json()) as ErrorBody).error.details).toMatchObject({ what: 'request body' });
+    expect(await head()).toBe(0);
+  });
+
   it('a duplicate id inside one append is a 400', async () => {
     const { post, head } = await setup();
     const e = newEvent();
