@@ -28,11 +28,6 @@ export async function readJsonSized(
   }
 }
 
-/** `readJsonSized`'s value. */
-export async function readJson(request: Request, limits: Limits): Promise<unknown> {
-  return (await readJsonSized(request, limits)).value;
-}
-
 /** Parses with a core schema; a violation is a 400 naming each field. */
 export function parseWith<S extends z.ZodType>(schema: S, value: unknown, prefix = ''): z.infer<S> {
   const parsed = schema.safeParse(value);
