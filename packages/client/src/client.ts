@@ -186,16 +186,18 @@ export function createClient<
     try {
       text = JSON.stringify(jobs.map((j) => j.args));
     } catch {
+      // Some append is not JSON: each is written alone, and those that fail are refused.
+      const parts: string[] = [];
       jobs = jobs.filter((j) => {
         try {
-          JSON.stringify(j.args);
+          parts.push(JSON.stringify(j.args));
           return true;
         } catch (e) {
           j.reject(validationError('events', `events must be JSON data: ${(e as Error).message}`));
           return false;
         }
       });
-      text = JSON.stringify(jobs.map((j) => j.args));
+      text = `[${parts.join(',')}]`;
     }
     if (jobs.length === 0) return;
     try {

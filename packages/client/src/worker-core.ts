@@ -296,6 +296,16 @@ export class WorkerCore {
     await engine.start();
   }
 
+  /**
+   * Tells the other tabs this tab's tail and, when it leads, its status. `answer`: a reply to a
+   * `hello`, which says `here` when there is no tail to tell.
+   */
+  #announce(answer: boolean): void {
+    if (this.#lastTail > 0) this.#post({ t: 'write', tail: this.#lastTail });
+    else if (answer) this.#post({ t: 'here' });
+    if (this.#status.leader) this.#post({ t: 'status', s: this.#status });
+  }
+
   #post(m: ChannelMessage): void {
     if (!this.#peers && m.t !== 'hello') return;
     try {
@@ -312,16 +322,12 @@ export class WorkerCore {
       // A new tab. It read the log before it said hello, so the tail tells it of everything
       // written since (this tab did not announce its writes while it was alone); any answer
       // also tells it that this tab exists, so that it announces its own writes from now on.
-      this.#post(this.#lastTail > 0 ? { t: 'write', tail: this.#lastTail } : { t: 'here' });
-      if (this.#status.leader) this.#post({ t: 'status', s: this.#status });
+      this.#announce(true);
       return;
     }
-    if (wasAlone) {
-      // Another tab answered this tab's hello: what this tab wrote, pulled or decided while it
-      // believed it was alone went unannounced. The tail and the status cover it.
-      if (this.#lastTail > 0) this.#post({ t: 'write', tail: this.#lastTail });
-      if (this.#status.leader) this.#post({ t: 'status', s: this.#status });
-    }
+    // Another tab answered this tab's hello: what this tab wrote, pulled or decided while it
+    // believed it was alone went unannounced.
+    if (wasAlone) this.#announce(false);
     switch (m.t) {
       case 'write':
         this.#log.invalidate();
