@@ -199,9 +199,7 @@ export class GlobalLog {
       );
       position += chunk.count;
     }
-    const lastChunk = request.chunks[request.chunks.length - 1];
-    if (lastChunk) this.remember(request.stream, lastChunk.firstVersion + lastChunk.count - 1);
-    else this.lastVersions.delete(request.stream);
+    this.remember(request.stream, (request.chunks[0]?.firstVersion ?? 1) + request.ids.length - 1);
     return true;
   }
 
