@@ -28,6 +28,7 @@ import { type ClientStatus, initialStatus, type RejectionNotice } from './status
 import { SyncEngine, type SyncEngineOptions } from './sync-engine.ts';
 import type { ReplayDecider } from './sync-plan.ts';
 import { SyncStore } from './sync-store.ts';
+import { TabChannel } from './tab-channel.ts';
 import { HttpTransport, type TokenSource, type Transport } from './transport.ts';
 
 // biome-ignore lint/suspicious/noExplicitAny: a registry of deciders of any command, event and state types
@@ -108,14 +109,6 @@ type Callback<T> = (value: T) => void;
 
 const CATCH_UP_SCOPE: StoreNames<LogSchema>[] = ['log', 'rows', 'checkpoints'];
 
-type ChannelMessage =
-  | { t: 'write'; tail: number }
-  | { t: 'status'; s: ClientStatus }
-  | { t: 'rejected'; r: RejectionNotice }
-  | { t: 'hello' }
-  /** The answer to a `hello` from a tab with nothing to announce: it exists. */
-  | { t: 'here' };
-
 interface Locks {
   request(name: string, options: { signal?: AbortSignal }, fn: () => Promise<void>): Promise<void>;
 }
@@ -142,16 +135,7 @@ export class WorkerCore {
   #engine: SyncEngine | undefined;
   #projections: ProjectionRunner;
   #status: ClientStatus = initialStatus(true);
-  #channel: BroadcastChannel | undefined;
-  /**
-   * Whether another tab's worker has been heard on the channel. Until one has, nothing but the
-   * first `hello` is posted: a post costs about 0.17 ms of this thread in Chromium (measured),
-   * as much as a tenth of an append, and a tab alone has nobody to tell. Every tab answers a
-   * `hello`, and a tab that hears its first peer announces its tail then (`#onChannel`).
-   */
-  #peers = false;
-  /** The local log's tail after the last write this worker heard of. */
-  #lastTail = 0;
+  #tabs: TabChannel | undefined;
   #abort = new AbortController();
   #releaseLeader: (() => void) | undefined;
   #options!: InitOptions;
@@ -226,11 +210,19 @@ export class WorkerCore {
     }
     this.#sync = new SyncStore(db, deps);
     await Promise.all([this.#catchUpProjections(), this.#log.warm()]);
-    if (typeof BroadcastChannel !== 'undefined') {
-      this.#channel = new BroadcastChannel(name);
-      this.#channel.onmessage = (m: MessageEvent<ChannelMessage>) => this.#onChannel(m.data);
-      this.#post({ t: 'hello' });
-    }
+    this.#tabs = new TabChannel(name, {
+      write: (tail) => {
+        this.#log.invalidate();
+        this.#written(tail, false);
+      },
+      status: (status) => {
+        if (this.#status.leader) return;
+        const { leader: _leader, online: _online, pending: _pending, ...sync } = status;
+        this.#setStatus(sync);
+      },
+      rejected: (n) => this.#rejected(n),
+      current: () => this.#status,
+    });
     await this.#refreshPending();
     if (options.sync !== false) this.#elect(name);
     return this.status();
@@ -287,7 +279,7 @@ export class WorkerCore {
       onRejected: (r) => {
         const n = notice(r);
         this.#rejected(n);
-        this.#post({ t: 'rejected', r: n });
+        this.#tabs?.tellRejected(n);
       },
     });
     this.#engine = engine;
@@ -297,63 +289,12 @@ export class WorkerCore {
   }
 
   /**
-   * Tells the other tabs this tab's tail and, when it leads, its status. `answer`: a reply to a
-   * `hello`, which says `here` when there is no tail to tell.
-   */
-  #announce(answer: boolean): void {
-    if (this.#lastTail > 0) this.#post({ t: 'write', tail: this.#lastTail });
-    else if (answer) this.#post({ t: 'here' });
-    if (this.#status.leader) this.#post({ t: 'status', s: this.#status });
-  }
-
-  #post(m: ChannelMessage): void {
-    if (!this.#peers && m.t !== 'hello') return;
-    try {
-      this.#channel?.postMessage(m);
-    } catch {
-      // A closed channel: this worker is shutting down.
-    }
-  }
-
-  #onChannel(m: ChannelMessage): void {
-    const wasAlone = !this.#peers;
-    this.#peers = true;
-    if (m.t === 'hello') {
-      // A new tab. It read the log before it said hello, so the tail tells it of everything
-      // written since (this tab did not announce its writes while it was alone); any answer
-      // also tells it that this tab exists, so that it announces its own writes from now on.
-      this.#announce(true);
-      return;
-    }
-    // Another tab answered this tab's hello: what this tab wrote, pulled or decided while it
-    // believed it was alone went unannounced.
-    if (wasAlone) this.#announce(false);
-    switch (m.t) {
-      case 'write':
-        this.#log.invalidate();
-        this.#written(m.tail, false);
-        break;
-      case 'status':
-        if (!this.#status.leader) {
-          const { leader: _leader, online: _online, pending: _pending, ...sync } = m.s;
-          this.#setStatus(sync);
-        }
-        break;
-      case 'rejected':
-        this.#rejected(m.r);
-        break;
-      case 'here':
-        break;
-    }
-  }
-
-  /**
    * Something was written: subscribers, other tabs, the sync engine and the outbox count hear
    * of it in the next task, once for everything written until then, so that the answer to the
    * write that caused it goes out first.
    */
   #written(tail: number, local: boolean, kick = true): void {
-    this.#lastTail = Math.max(this.#lastTail, tail);
+    this.#tabs?.wrote(tail);
     const pending = this.#notify;
     if (pending) {
       pending.tail = Math.max(pending.tail, tail);
@@ -366,7 +307,7 @@ export class WorkerCore {
       const n = this.#notify!;
       this.#notify = undefined;
       for (const s of this.#subscribers.values()) s.wake();
-      if (n.local) this.#post({ t: 'write', tail: n.tail });
+      if (n.local) this.#tabs?.tellWrite(n.tail);
       if (n.kick) this.#engine?.kick();
       void this.#refreshPending();
     }, 0);
@@ -407,7 +348,7 @@ export class WorkerCore {
     this.#statusTimer ??= setTimeout(() => {
       this.#statusTimer = undefined;
       if (this.#closed) return;
-      if (this.#status.leader) this.#post({ t: 'status', s: this.#status });
+      if (this.#status.leader) this.#tabs?.tellStatus(this.#status);
       for (const l of this.#statusListeners.values()) l(this.#status);
     }, 16);
   }
@@ -679,7 +620,7 @@ export class WorkerCore {
     for (const s of [...this.#subscribers.values()]) await s.close();
     this.#releaseLeader?.();
     this.#abort.abort();
-    this.#channel?.close();
+    this.#tabs?.close();
     this.#log?.db.close();
   }
 }
