@@ -163,6 +163,7 @@ export class GlobalLog {
    *
    * The ids go in first, each only if new (`ON CONFLICT DO NOTHING`): the index's primary key is
    * the uniqueness check, so fresh ids (the common case) cost one insert each and no lookup.
+   * The statement's `rowsWritten` says how many went in.
    * When an id was taken, the rows this call added are deleted again by their ids (no other row
    * can have those ids) and the segment is never written. A savepoint around the attempt did
    * the same, but SQLite copies every page a savepoint first touches to its sub-journal: that
@@ -170,12 +171,12 @@ export class GlobalLog {
    */
   tryAppend(request: CommitRequest, firstPosition: number, recordedAt: string): boolean {
     const ids = JSON.stringify(request.ids);
-    this.sql.exec(
+    // The cursor counts the rows the statement inserted (as SQLite's changes()): taken ids add none.
+    const added = this.sql.exec(
       'INSERT INTO event_ids (id, position) SELECT value, ? + key FROM json_each(?) WHERE true ON CONFLICT DO NOTHING',
       firstPosition,
       ids,
-    );
-    const added = this.sql.exec<{ n: number }>('SELECT changes() AS n').one().n;
+    ).rowsWritten;
     if (added < request.ids.length) {
       if (added > 0)
         this.sql.exec(
