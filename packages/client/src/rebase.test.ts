@@ -12,11 +12,13 @@ import type { WireEvent } from './wire.ts';
 
 // A product's stock: a reservation is refused when nothing is left.
 type StockEvent = DomainEvent<'Restocked', { n: number }> | DomainEvent<'Reserved', { n: number }>;
-type StockCommand = { kind: 'reserve'; n: number };
+// `reserveIfAvailable` decides nothing (no events, no refusal) when too little is left.
+type StockCommand = { kind: 'reserve' | 'reserveIfAvailable'; n: number };
 const stock: Decider<StockCommand, StockEvent, { left: number }> = {
   initialState: () => ({ left: 0 }),
   evolve: (s, e) => ({ left: s.left + (e.type === 'Restocked' ? e.data.n : -e.data.n) }),
   decide: (c, s) => {
+    if (s.left < c.n && c.kind === 'reserveIfAvailable') return [];
     if (s.left < c.n) throw error('CommandRejected', `only ${s.left} left`);
     return [{ type: 'Reserved', data: { n: c.n } }];
   },
@@ -69,10 +71,16 @@ async function stockSeen(db: LogDb, stream: string): Promise<number> {
   return s.left;
 }
 
-const reserve = (log: LocalLog, stream: string, expectedVersion: number, n = 1) =>
+const reserve = (
+  log: LocalLog,
+  stream: string,
+  expectedVersion: number,
+  n = 1,
+  kind: StockCommand['kind'] = 'reserve',
+) =>
   log.append(stream, [{ id: crypto.randomUUID(), type: 'Reserved', data: { n } }], {
     expectedVersion,
-    command: { decider: 'stock', command: { kind: 'reserve', n } },
+    command: { decider: 'stock', command: { kind, n } },
   });
 
 describe('pulled events and pending commands', () => {
@@ -99,8 +107,9 @@ describe('pulled events and pending commands', () => {
     const { db, log, sync } = await local();
     await sync.applyPulled([wire('p-2', 1, 'Restocked', 6)], 1);
     await reserve(log, 'p-2', 1, 2);
-    // A later command decided over the first one's events, still at the confirmed version:
-    // its original may have committed on the server with the answer lost, so the server decides.
+    // A later command decided over the first one's events: its version 2 counts them, so it is
+    // decided again too (it cannot have committed without the first: a push stops a stream's
+    // commits at its first failure).
     await reserve(log, 'p-2', 2, 2);
     await log.append('other', [{ id: crypto.randomUUID(), type: 'Restocked', data: { n: 1 } }]);
     const { rejected } = await sync.applyPulled([wire('p-2', 2, 'Reserved', 2)], 2);
@@ -111,7 +120,7 @@ describe('pulled events and pending commands', () => {
       outbox.map((c) => [c.commit.stream, c.commit.expectedVersion, c.events.map((e) => e.version)]),
     ).toEqual([
       ['p-2', 2, [3]],
-      ['p-2', 2, [4]],
+      ['p-2', 3, [4]],
       ['other', undefined, [1]],
     ]);
     expect((await db.get('rows', ['left@1', 'p-2']))?.state).toBe(0);
@@ -148,6 +157,23 @@ describe('pulled events and pending commands', () => {
     expect(rejected.map((r) => r.commitId).sort()).toEqual([first.commitId, second.commitId].sort());
     expect(await sync.outbox()).toEqual([]);
     expect((await db.get('rows', ['left@1', 'p-5']))?.state).toBe(0);
+  });
+
+  it('a command decided again to fewer events takes the later commands of its stream with it', async () => {
+    position = 0;
+    const { db, log, sync } = await local();
+    await sync.applyPulled([wire('p-6', 1, 'Restocked', 5)], 1);
+    // Offline: reserve 3 if available (2 left), then reserve 2 (0 left), decided on the first.
+    await reserve(log, 'p-6', 1, 3, 'reserveIfAvailable');
+    const second = await reserve(log, 'p-6', 2, 2);
+    // Another client reserved 4 first (1 left): the first command now decides nothing, and the
+    // second's version 2 matches the server's by coincidence. Sent as it is, it would commit
+    // a reservation of 2 when 1 is left.
+    const { rejected } = await sync.applyPulled([wire('p-6', 2, 'Reserved', 4)], 2);
+    expect(rejected.map((r) => [r.commitId, r.error.code])).toEqual([[second.commitId, 'CommandRejected']]);
+    expect(await sync.outbox()).toEqual([]);
+    expect(await stockSeen(db, 'p-6')).toBe(1);
+    expect((await db.get('rows', ['left@1', 'p-6']))?.state).toBe(1);
   });
 
   it('a pending command still ahead of the confirmed version is left to the server', async () => {

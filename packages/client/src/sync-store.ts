@@ -444,7 +444,9 @@ export class SyncStore {
     if (!commit.command) {
       const stale = commit.expectedVersion === STALE_VERSION;
       const expected = (stale ? commit.staleFrom : commit.expectedVersion) ?? 'any';
-      const why = stale ? ', counting an earlier pending append to this stream that was refused' : '';
+      const why = stale
+        ? ', counting an earlier pending append to this stream that was refused or decided again'
+        : '';
       const error: WireError = {
         code: 'WrongExpectedVersion',
         message: `stream '${commit.stream}': expected version ${String(expected)}${why}, actual ${actual}`,
@@ -510,6 +512,10 @@ export class SyncStore {
       );
     }
     await Promise.all(writes);
+    // Later commits of the stream were decided on top of the old events: decided again too,
+    // or a version that matches by coincidence would commit them on a history they never saw.
+    const stale = staleAfter(await pendingRecords(tx), commit);
+    await Promise.all(stale.map((r) => log.put(finalize(r))));
     return { kind: 'replayed', commitId: replacedBy };
   }
 
