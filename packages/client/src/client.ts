@@ -106,7 +106,7 @@ export interface Client<
   rejections(): Promise<RejectionNotice[]>;
   /** Runs a sync round now (when this tab leads) and resolves when it is over. */
   syncNow(): Promise<ClientStatus>;
-  /** Waits for writes in flight, then stops the worker. */
+  /** Waits for local writes in flight (never for the network), then stops the worker. */
   close(): Promise<void>;
 }
 

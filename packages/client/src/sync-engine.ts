@@ -1,6 +1,6 @@
 import type { Limits, WireError } from '@edgelog/core';
 import type { Rejection } from './db.ts';
-import { toPlainError } from './errors.ts';
+import { ClientError, toPlainError } from './errors.ts';
 import { PullAhead, type Pulled } from './pull-ahead.ts';
 import { retryAfterOf } from './retry-after.ts';
 import { backoffDelay, classifyResults, planPush, toWireCommit } from './sync-plan.ts';
@@ -41,6 +41,11 @@ export interface SyncEngineOptions {
   backoffBase?: number;
   /** Default 30,000. */
   backoffCap?: number;
+  /**
+   * A push or a pull page without an answer after this long is given up (and retried with
+   * backoff), ms. Default 60,000.
+   */
+  requestTimeoutMs?: number;
 }
 
 const MAX_ROUNDS = 50;
@@ -67,6 +72,8 @@ export class SyncEngine {
   #live: LiveConnection | undefined;
   #stopped = false;
   #chain: Promise<unknown> = Promise.resolve();
+  /** Aborts the requests in flight when the engine stops or goes offline (then a new one). */
+  #abort = new AbortController();
   readonly #random: () => number;
   readonly #setTimer: (fn: () => void, ms: number) => unknown;
   readonly #clearTimer: (handle: unknown) => void;
@@ -113,8 +120,48 @@ export class SyncEngine {
       this.#attempt = 0;
       this.kick();
     } else {
+      this.#abort.abort('offline');
+      this.#abort = new AbortController();
       this.#closeLive();
     }
+  }
+
+  /**
+   * A request to the server, given up after `requestTimeoutMs`, or at once when the engine
+   * stops or goes offline, even when the transport ignores the signal: nothing waits for a
+   * network that does not answer. An answer that comes later is dropped (a push is idempotent,
+   * a page is read again).
+   */
+  #net<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
+    const outer = this.#abort.signal;
+    const ms = this.options.requestTimeoutMs ?? 60_000;
+    const inner = new AbortController();
+    return new Promise<T>((resolve, reject) => {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const onAbort = () => fail(new ClientError('Offline', `request abandoned: ${String(outer.reason)}`));
+      const done = () => {
+        clearTimeout(timer);
+        outer.removeEventListener('abort', onAbort);
+      };
+      const fail = (e: ClientError) => {
+        done();
+        inner.abort(e);
+        reject(e);
+      };
+      if (outer.aborted) return onAbort();
+      outer.addEventListener('abort', onAbort, { once: true });
+      timer = setTimeout(() => fail(new ClientError('Timeout', `no answer from the server in ${ms} ms`)), ms);
+      call(inner.signal).then(
+        (value) => {
+          done();
+          resolve(value);
+        },
+        (e: unknown) => {
+          done();
+          reject(e);
+        },
+      );
+    });
   }
 
   /** Something changed (a local write, the network came back): sync now. */
@@ -141,6 +188,7 @@ export class SyncEngine {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== undefined) this.#clearTimer(this.#timer);
+    this.#abort.abort('the sync engine stopped');
     this.#closeLive();
     await this.settled();
     await this.#chain;
@@ -185,7 +233,8 @@ export class SyncEngine {
     const outbox = await this.store.outbox();
     if (outbox.length === 0) return false;
     const batch = planPush(outbox, this.options.limits);
-    const response = await this.transport.push(batch.map(toWireCommit));
+    const commits = batch.map(toWireCommit);
+    const response = await this.#net((signal) => this.transport.push(commits, signal));
     const outcome = classifyResults(batch, response.results);
     await this.store.applyAcks(outcome.acks);
     for (const r of outcome.rejected) {
@@ -215,7 +264,12 @@ export class SyncEngine {
     const start = after;
     // The next pages travel while these are written; the pages that have arrived by the time
     // a write ends are applied together, in one transaction.
-    const ahead = new PullAhead((from) => this.transport.pull(from, limit), limit, group, after);
+    const ahead = new PullAhead(
+      (from) => this.#net((signal) => this.transport.pull(from, limit, signal)),
+      limit,
+      group,
+      after,
+    );
     try {
       for (;;) {
         const pages = await ahead.take(group);

@@ -29,8 +29,9 @@ export interface LiveConnection {
 
 /** The sync port: how the engine reaches the server. Tests wrap it to inject faults. */
 export interface Transport {
-  push(commits: WireCommit[]): Promise<PushResponse>;
-  pull(after: number, limit: number): Promise<PullResponse>;
+  /** `signal` aborts the request (the engine gave up on it: a timeout, stop, offline). */
+  push(commits: WireCommit[], signal?: AbortSignal): Promise<PushResponse>;
+  pull(after: number, limit: number, signal?: AbortSignal): Promise<PullResponse>;
   live(after: number, handlers: LiveHandlers): LiveConnection;
 }
 
@@ -107,20 +108,22 @@ export class HttpTransport implements Transport {
     }
   }
 
-  async push(commits: WireCommit[]): Promise<PushResponse> {
+  async push(commits: WireCommit[], signal?: AbortSignal): Promise<PushResponse> {
     const body = await this.#request(paths.push(this.store), {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ commits }),
+      ...(signal ? { signal } : {}),
     });
     const parsed = PushSchema.safeParse(body);
     if (!parsed.success) throw new ClientError('Internal', `bad push answer: ${parsed.error.message}`);
     return parsed.data;
   }
 
-  async pull(after: number, limit: number): Promise<PullResponse> {
+  async pull(after: number, limit: number, signal?: AbortSignal): Promise<PullResponse> {
     const body = await this.#request(`${paths.pull(this.store)}?after=${after}&limit=${limit}`, {
       method: 'GET',
+      ...(signal ? { signal } : {}),
     });
     const parsed = PullSchema.safeParse(body);
     if (!parsed.success) throw new ClientError('Internal', `bad pull answer: ${parsed.error.message}`);

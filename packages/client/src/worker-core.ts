@@ -49,8 +49,11 @@ export interface WorkerSetup {
   transport?: (options: InitOptions, token: TokenSource) => Transport;
   /** Aggregate snapshot policies by decider name (core's `SnapshotPolicy`). */
   snapshots?: Readonly<Record<string, SnapshotPolicy>>;
-  /** Tuning of the sync engine (backoff, pull page size, randomness). */
-  engine?: Pick<SyncEngineOptions, 'backoffBase' | 'backoffCap' | 'pullLimit' | 'pullGroup' | 'random'>;
+  /** Tuning of the sync engine (backoff, pull page size, request timeout, randomness). */
+  engine?: Pick<
+    SyncEngineOptions,
+    'backoffBase' | 'backoffCap' | 'pullLimit' | 'pullGroup' | 'random' | 'requestTimeoutMs'
+  >;
 }
 
 export interface InitOptions {
