@@ -80,14 +80,25 @@ export function retryAfterHeaderMs(value: string | null, now = Date.now()): numb
   return Number.isNaN(at) ? undefined : Math.max(0, at - now);
 }
 
+/**
+ * How long a live connection may stay silent before it is taken for dead, ms: the server sends
+ * a heartbeat every 25 s, and a connection that died without a close (a laptop that slept, a
+ * network that changed) never says so.
+ */
+export const LIVE_SILENCE_MS = 60_000;
+
 /** HTTP push/pull and the WebSocket of protocol v1. */
 export class HttpTransport implements Transport {
+  /** The last live connection was refused its token: the next one asks for a new one. */
+  #refreshLive = false;
+
   constructor(
     private readonly url: string,
     private readonly store: string,
     private readonly token: TokenSource,
     private readonly fetchFn: typeof fetch = (...args) => fetch(...args),
     private readonly socket: (url: string) => WebSocket = (url) => new WebSocket(url),
+    private readonly liveSilenceMs = LIVE_SILENCE_MS,
   ) {}
 
   async #request(path: string, init: RequestInit): Promise<unknown> {
@@ -134,22 +145,37 @@ export class HttpTransport implements Transport {
     let ws: WebSocket | undefined;
     let closed = false;
     let ended = false;
+    let silence: ReturnType<typeof setTimeout> | undefined;
     const end = (reason: unknown) => {
+      clearTimeout(silence);
       if (ended) return;
       ended = true;
       handlers.onClose(reason);
     };
-    void this.token(false).then(
+    // Every message (heartbeats included) proves the connection alive for another while.
+    const alive = () => {
+      clearTimeout(silence);
+      silence = setTimeout(() => {
+        ws?.close();
+        end(`no message from the server in ${this.liveSilenceMs} ms`);
+      }, this.liveSilenceMs);
+    };
+    const refresh = this.#refreshLive;
+    this.#refreshLive = false;
+    void this.token(refresh).then(
       (token) => {
         if (closed) return end('closed');
         const wsUrl = new URL(paths.ws(this.store), this.url);
         wsUrl.protocol = wsUrl.protocol === 'https:' ? 'wss:' : 'ws:';
         ws = this.socket(wsUrl.toString());
+        alive();
         ws.onopen = () => {
           ws?.send(JSON.stringify({ type: 'auth', token }));
           ws?.send(JSON.stringify({ type: 'subscribe', id: 'all', after }));
         };
         ws.onmessage = (m) => {
+          if (ended) return;
+          alive();
           let data: unknown;
           try {
             data = JSON.parse(String(m.data));
@@ -177,6 +203,9 @@ export class HttpTransport implements Transport {
               handlers.onHead(msg.position);
               break;
             case 'error':
+              // A refused token (expired, say) is not offered again: the next connection asks
+              // the token source for a new one, as a refused HTTP request does.
+              if (msg.error.code === 'Unauthorized') this.#refreshLive = true;
               ws?.close();
               end(new ClientError(msg.error.code as ClientError['code'], msg.error.message));
               break;
@@ -184,7 +213,11 @@ export class HttpTransport implements Transport {
               break;
           }
         };
-        ws.onclose = (ev) => end(`closed ${ev.code}`);
+        ws.onclose = (ev) => {
+          // 1008 (policy): the server closed over the token without saying more.
+          if (ev.code === 1008) this.#refreshLive = true;
+          end(`closed ${ev.code}`);
+        };
         ws.onerror = () => end('socket error');
       },
       (e: unknown) => end(e),
