@@ -1,5 +1,7 @@
 import 'fake-indexeddb/auto';
+import { openDB } from 'idb';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DB_VERSION } from './db.ts';
 import { FakeServer, type Faults, faulty, seeded } from './testing/fake-server.ts';
 import { WorkerCore } from './worker-core.ts';
 
@@ -148,5 +150,32 @@ describe('tabs sharing one database', () => {
     for (let i = 0; i < 3; i++) await b.append('s', [{ type: 'Noted', data: { i } }]);
     await until(() => seen.length === 3, 'A to hear of what B wrote');
     expect(seen).toEqual([0, 1, 2].map((i) => ({ i })));
+  });
+});
+
+describe('a newer version of the app', () => {
+  it('takes the database: the leading tab hands leadership on, refuses writes and keeps saying why', async () => {
+    const server = new FakeServer();
+    const old = await tab(server, 'tabs-upgrade');
+    await until(() => old.status().leader, 'the old tab to lead');
+    await old.append('a', [{ type: 'T', data: {} }]);
+    await until(async () => (await server.store.readAll()).events.length === 1, 'the push');
+    // The new version's tab opens the database at the next version; the old one steps aside.
+    const next = await openDB('tabs-upgrade', DB_VERSION + 1);
+    await until(() => !old.status().leader, 'the old tab to step aside');
+    // Leadership is free: the next tab (here a lock request of the same name) gets it.
+    let granted = false;
+    await (globalThis as unknown as { navigator: { locks: Locks } }).navigator.locks.request(
+      'tabs-upgrade:leader',
+      {},
+      async () => {
+        granted = true;
+      },
+    );
+    expect(granted).toBe(true);
+    await expect(old.append('a', [{ type: 'T', data: {} }])).rejects.toMatchObject({ code: 'Closed' });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(old.status()).toMatchObject({ leader: false, lastError: { code: 'Closed' } });
+    next.close();
   });
 });

@@ -144,6 +144,8 @@ export class WorkerCore {
   #options!: InitOptions;
   #token: TokenSource | undefined;
   #closed = false;
+  /** Set when a newer version of the app took the database (see #stepAside). */
+  #replaced: { code: 'Closed'; message: string } | undefined;
   #nextId = 1;
   readonly #subscribers = new Map<number, Subscriber>();
   readonly #statusListeners = new Map<number, Callback<ClientStatus>>();
@@ -177,15 +179,7 @@ export class WorkerCore {
           });
     this.#status = initialStatus(options.online ?? true);
     const name = options.dbName ?? `edgelog:${options.store}`;
-    const db = await openLogDb(name, () => {
-      this.#setStatus({
-        lastError: {
-          code: 'Closed',
-          message: 'a newer version of the app upgraded the local database: reload this tab',
-        },
-      });
-      void this.#engine?.stop();
-    });
+    const db = await openLogDb(name, () => void this.#stepAside());
     const durability = options.durability ?? 'default';
     this.#log = new LocalLog(
       db,
@@ -231,6 +225,23 @@ export class WorkerCore {
     return this.status();
   }
 
+  /**
+   * A newer version of the app (another tab) upgrades the database, which this tab has closed:
+   * it stops syncing, hands leadership on (the new tab syncs), refuses writes, and says why.
+   */
+  async #stepAside(): Promise<void> {
+    const why = {
+      code: 'Closed',
+      message: 'a newer version of the app upgraded the local database: reload this tab',
+    } as const;
+    this.#replaced = why;
+    this.#setStatus({ lastError: why, leader: false, syncing: false, live: false });
+    void this.#log?.close();
+    await this.#engine?.stop();
+    this.#releaseLeader?.();
+    this.#abort.abort();
+  }
+
   /** A new projection version folds the log it has not seen before the first append. */
   async #catchUpProjections(): Promise<void> {
     if (!this.#projections.active) return;
@@ -256,7 +267,7 @@ export class WorkerCore {
     }
     locks
       .request(`${name}:leader`, { signal: this.#abort.signal }, async () => {
-        if (this.#closed) return;
+        if (this.#closed || this.#replaced) return;
         await new Promise<void>((resolve) => {
           this.#releaseLeader = resolve;
           void this.#lead();
@@ -266,7 +277,7 @@ export class WorkerCore {
   }
 
   async #lead(): Promise<void> {
-    if (this.#closed) return;
+    if (this.#closed || this.#replaced) return;
     const token = this.#token!;
     const transport = this.setup.transport
       ? this.setup.transport(this.#options, token)
@@ -276,6 +287,8 @@ export class WorkerCore {
       limits: this.#limits,
       live: this.#options.live ?? true,
       onStatus: (s) => {
+        // A tab that stepped aside keeps saying why, and leads no more.
+        if (this.#replaced) return;
         this.#setStatus({ ...s, leader: true });
         void this.#refreshPending();
       },
