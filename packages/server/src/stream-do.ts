@@ -111,6 +111,12 @@ export class StreamDO extends DurableObject<ServerEnv> {
   /** Events per catch-up page of a stream subscription (tests shrink it). */
   catchUpPage = CATCH_UP_PAGE;
   private sequencerStub: { store: string; api: SequencerApi } | undefined;
+  /**
+   * Per-socket state, one object per socket shared by every handler, and kept in the socket's
+   * attachment too (which survives hibernation): a handler that awaits and then saves cannot
+   * write back an old copy over what another handler saved meanwhile.
+   */
+  private readonly sockets = new Map<WebSocket, StreamSocketState>();
   /** Subscriptions still catching up, per socket: id to the catch-up that owns it. */
   private readonly catchingUp = new Map<WebSocket, Map<string, symbol>>();
 
@@ -302,7 +308,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
     if (claimsHeader) state.claims = Claims.parse(JSON.parse(claimsHeader));
     const pair = new WebSocketPair();
     this.ctx.acceptWebSocket(pair[1]);
-    pair[1].serializeAttachment(state);
+    this.save(pair[1], state);
     if (state.claims) sendTo(pair[1], { type: 'ready', head: this.lastPosition() });
     if ((await this.ctx.storage.getAlarm()) === null)
       await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
@@ -318,8 +324,8 @@ export class StreamDO extends DurableObject<ServerEnv> {
   }
 
   override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
-    const state = StreamSocketState.safeParse(ws.deserializeAttachment());
-    if (!state.success) {
+    const socket = this.load(ws);
+    if (!socket) {
       ws.close(1011, 'lost socket state');
       return;
     }
@@ -329,15 +335,17 @@ export class StreamDO extends DurableObject<ServerEnv> {
       return;
     }
     const { message } = read;
-    const socket = state.data;
     switch (message.type) {
       case 'auth':
         try {
           const claims = await verifyToken(message.token, jwtSecret(this.env));
           checkStore(claims, socket.store);
           checkStream(claims, socket.stream);
-          socket.claims = claims;
-          ws.serializeAttachment(socket);
+          // Read again after the await: a catch-up may have registered a subscription meanwhile.
+          const current = this.load(ws);
+          if (!current) return;
+          current.claims = claims;
+          this.save(ws, current);
           sendTo(ws, { type: 'ready', head: this.lastPosition() });
         } catch (e) {
           sendTo(ws, { type: 'error', error: toWireError(e) });
@@ -362,7 +370,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
       case 'unsubscribe':
         this.catchingUp.get(ws)?.delete(message.id);
         socket.subs = socket.subs.filter((s) => s.id !== message.id);
-        ws.serializeAttachment(socket);
+        this.save(ws, socket);
         return;
       case 'ping':
         sendTo(ws, message.at === undefined ? { type: 'pong' } : { type: 'pong', at: message.at });
@@ -407,9 +415,10 @@ export class StreamDO extends DurableObject<ServerEnv> {
           sub.cursor = page.at(-1)?.position ?? sub.cursor;
           if (page.length === this.catchUpPage) return false;
           sendTo(ws, { type: 'caught-up', subscription: sub.id, position: sub.cursor });
-          const fresh = StreamSocketState.parse(ws.deserializeAttachment());
+          const fresh = this.load(ws);
+          if (!fresh) return true;
           fresh.subs = [...fresh.subs.filter((s) => s.id !== sub.id), sub];
-          ws.serializeAttachment(fresh);
+          this.save(ws, fresh);
           return true;
         });
         if (done) break;
@@ -421,11 +430,16 @@ export class StreamDO extends DurableObject<ServerEnv> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
+    this.sockets.delete(ws);
     try {
       ws.close(code === 1005 ? 1000 : code, reason);
     } catch {
       // already closed
     }
+  }
+
+  override async webSocketError(ws: WebSocket): Promise<void> {
+    this.sockets.delete(ws);
   }
 
   private broadcast(stream: string, logged: LoggedChunk[]): void {
@@ -434,17 +448,32 @@ export class StreamDO extends DurableObject<ServerEnv> {
     const envelopes = logged.flatMap((c) => unpackChunk(stream, c));
     const last = envelopes.at(-1)?.position ?? 0;
     for (const ws of sockets) {
-      const state = StreamSocketState.safeParse(ws.deserializeAttachment());
-      if (!state.success || state.data.subs.length === 0) continue;
-      for (const sub of state.data.subs) {
+      const state = this.load(ws);
+      if (!state || state.subs.length === 0) continue;
+      for (const sub of state.subs) {
         const events = envelopes.filter(
           (e) => (e.position ?? 0) > sub.cursor && (!sub.types || sub.types.includes(e.type)),
         );
         if (events.length > 0) sendTo(ws, { type: 'events', subscription: sub.id, events });
         sub.cursor = Math.max(sub.cursor, last);
       }
-      ws.serializeAttachment(state.data);
+      this.save(ws, state);
     }
+  }
+
+  private load(ws: WebSocket): StreamSocketState | undefined {
+    const cached = this.sockets.get(ws);
+    if (cached) return cached;
+    const parsed = StreamSocketState.safeParse(ws.deserializeAttachment());
+    if (!parsed.success) return undefined;
+    this.sockets.set(ws, parsed.data);
+    return parsed.data;
+  }
+
+  /** Keeps the state in memory and in the attachment, which survives hibernation. */
+  private save(ws: WebSocket, state: StreamSocketState): void {
+    this.sockets.set(ws, state);
+    ws.serializeAttachment(state);
   }
 
   private lastPosition(): number {
