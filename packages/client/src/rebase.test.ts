@@ -227,6 +227,54 @@ describe('the sync engine publishes no un-rebased view', () => {
   });
 });
 
+describe('a worker without the command’s decider (another build of the app leads)', () => {
+  it('leaves the command pending, says why, and a worker with the decider replays it', async () => {
+    position = 0;
+    const server = new FakeServer();
+    const { db, log } = await local();
+    await server.store.append('p-10', [{ id: crypto.randomUUID(), type: 'Restocked', data: { n: 3 } }]);
+    const projections = new ProjectionRunner([left]);
+    const rejections: Rejection[] = [];
+    const engineOf = (deciders: Record<string, unknown>) =>
+      new SyncEngine(
+        new SyncStore(db, { projections, deciders: deciders as never, onWrite: () => log.invalidate() }),
+        server.transport(),
+        {
+          limits: defaultClientLimits,
+          live: false,
+          backoffBase: 1,
+          backoffCap: 2,
+          onRejected: (r) => rejections.push(r),
+        },
+      );
+    const blind = engineOf({});
+    await blind.start();
+    await blind.settled();
+    blind.setOnline(false);
+    const mine = await reserve(log, 'p-10', 1);
+    await server.store.append('p-10', [{ id: crypto.randomUUID(), type: 'Reserved', data: { n: 1 } }], {
+      expectedVersion: 1,
+    });
+    blind.setOnline(true);
+    await blind.settled();
+    expect(blind.status.lastError?.code).toBe('Definition');
+    await blind.stop();
+    const sync = new SyncStore(db, { projections, deciders: { stock } as never, onWrite: () => undefined });
+    expect((await sync.outbox()).map((c) => c.commit.commitId)).toEqual([mine.commitId]);
+    expect(await sync.rejections()).toEqual([]);
+    // A worker that has the decider takes over: the command is decided again and lands.
+    const able = engineOf({ stock });
+    await able.start();
+    await able.settled();
+    await able.stop();
+    expect(rejections).toEqual([]);
+    expect(await sync.outbox()).toEqual([]);
+    const onServer = (await server.store.readStream('p-10')).events.map((e) => e.type);
+    expect(onServer).toEqual(['Restocked', 'Reserved', 'Reserved']);
+    expect(await stockSeen(db, 'p-10')).toBe(1);
+  });
+});
+
 describe('a throw inside a sync transaction aborts it (IndexedDB would commit what was written)', () => {
   it('a refusal whose projection rebuild throws leaves its commit pending and nothing recorded', async () => {
     const { db, log, sync } = await local();

@@ -242,18 +242,22 @@ export class SyncEngine {
       if (rejection) this.options.onRejected?.(rejection);
     }
     let stale = false;
+    let undecidable: WireError | undefined;
     if (outcome.conflicts.length > 0) {
       await this.#pullToHead();
       for (const c of outcome.conflicts) {
         const result = await this.store.replay(c.commitId, c.version);
         if (result.kind === 'rejected') this.options.onRejected?.(result.rejection);
         if (result.kind === 'stale') stale = true;
+        if (result.kind === 'undecidable') undecidable = result.error;
       }
     }
     if (stale)
       throw Object.assign(new Error('the server log is behind a conflict answer; retrying'), {
         code: 'Timeout',
       });
+    // The command stays pending, and the round backs off with the reason in status.
+    if (undecidable) throw new ClientError('Definition', undecidable.message);
     return outcome.acks.length + outcome.rejected.length + outcome.conflicts.length > 0;
   }
 

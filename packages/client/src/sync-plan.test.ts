@@ -165,9 +165,9 @@ describe('replayCommand', () => {
       error: { code: 'CommandRejected', message: 'full' },
     });
   });
-  it('rejects a command whose decider this worker does not have', () => {
+  it('cannot decide, but does not refuse, a command whose decider this worker does not have', () => {
     const out = replayCommand(undefined, 'gone', {}, prior);
-    expect(out.kind === 'rejected' && out.error.code).toBe('Definition');
+    expect(out.kind === 'undecidable' && out.error.code).toBe('Definition');
   });
 });
 

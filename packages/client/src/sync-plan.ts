@@ -188,7 +188,9 @@ export type ReplayOutcome =
       events: Array<{ type: string; data: unknown; metadata?: Record<string, unknown> }>;
       base: number;
     }
-  | { kind: 'rejected'; error: WireError };
+  | { kind: 'rejected'; error: WireError }
+  /** This worker has no decider of that name (another build of the app): another may have. */
+  | { kind: 'undecidable'; error: WireError };
 
 export interface ReplayDecider {
   initialState: () => unknown;
@@ -198,7 +200,9 @@ export interface ReplayDecider {
 
 /**
  * Command replay: folds the events the command now comes after and decides again.
- * A refusal (the decider throws) rejects the command; it is never forced.
+ * A refusal (the decider throws) rejects the command; it is never forced. A worker without
+ * the command's decider (a tab running another build of the app) cannot decide it: the
+ * command is not refused for that, it waits for a worker that has the decider.
  */
 export function replayCommand(
   decider: ReplayDecider | undefined,
@@ -208,8 +212,11 @@ export function replayCommand(
 ): ReplayOutcome {
   if (!decider)
     return {
-      kind: 'rejected',
-      error: { code: 'Definition', message: `no decider named '${deciderName}' in this worker` },
+      kind: 'undecidable',
+      error: {
+        code: 'Definition',
+        message: `no decider named '${deciderName}' in this worker: the command waits for one that has it`,
+      },
     };
   try {
     let state = decider.initialState();

@@ -49,7 +49,9 @@ export type ReplayResult =
   | { kind: 'replayed'; commitId: string | undefined }
   | { kind: 'rejected'; rejection: Rejection }
   | { kind: 'stale' }
-  | { kind: 'gone' };
+  | { kind: 'gone' }
+  /** This worker has not the command's decider: the commit stays pending as it is. */
+  | { kind: 'undecidable'; error: WireError };
 
 /** What applying a pulled page did. */
 export interface PullApplied {
@@ -61,7 +63,8 @@ export interface PullApplied {
 
 type Redecided =
   | { kind: 'replayed'; commitId: string | undefined }
-  | { kind: 'rejected'; rejection: Rejection };
+  | { kind: 'rejected'; rejection: Rejection }
+  | { kind: 'undecidable'; error: WireError };
 
 const emptyMeta = (): SyncMeta => ({ key: 'sync', pulled: 0, head: 0 });
 
@@ -398,6 +401,10 @@ export class SyncStore {
         return { kind: 'stale' };
       }
       const result = await this.#redecide(tx, found.rec, found.commit, confirmed, earlier, serverVersion);
+      if (result.kind === 'undecidable') {
+        await done;
+        return result;
+      }
       await this.#renumber(
         tx,
         new Set([found.commit.stream]),
@@ -462,6 +469,7 @@ export class SyncStore {
       commit.command.command,
       prior,
     );
+    if (outcome.kind === 'undecidable') return outcome;
     if (outcome.kind !== 'events') {
       return { kind: 'rejected', rejection: await this.#reject(tx, rec, commit, outcome.error) };
     }
@@ -558,6 +566,8 @@ export class SyncStore {
         const stale = first.commit.expectedVersion === STALE_VERSION;
         if (!stale && namedVersion(first.commit.expectedVersion)! >= version) break;
         const result = await this.#redecide(tx, first.rec, first.commit, confirmed, earlier, version);
+        // Left to a worker that has the decider (its push is answered conflict until then).
+        if (result.kind === 'undecidable') break;
         if (result.kind === 'rejected') rejected.push(result.rejection);
         changed = true;
         touched.add(name);
