@@ -69,6 +69,15 @@ const Hs256Header = z.object({ alg: z.literal('HS256') });
 const verified = new Map<string, Claims>();
 const VERIFIED_MAX = 1000;
 
+export const TOKEN_EXPIRED = 'token has expired';
+
+/**
+ * Whether the token's `exp` has passed. Checked on every use of a token, not only when it is
+ * verified: a WebSocket keeps its claims for as long as it stays open.
+ */
+export const hasExpired = (claims: Claims, nowSeconds = Date.now() / 1000): boolean =>
+  claims.exp <= nowSeconds;
+
 /** Verifies an HS256 JWT and returns its claims; throws Unauthorized (401) otherwise. */
 export async function verifyToken(
   token: string,
@@ -77,7 +86,7 @@ export async function verifyToken(
 ): Promise<Claims> {
   const key = `${secret.length}:${secret}:${token}`;
   const claims = verified.get(key) ?? (await verifySignedClaims(token, secret));
-  if (claims.exp <= nowSeconds) throw unauthorized('token has expired');
+  if (hasExpired(claims, nowSeconds)) throw unauthorized(TOKEN_EXPIRED);
   if (!verified.has(key)) {
     if (verified.size >= VERIFIED_MAX) verified.delete(verified.keys().next().value as string);
     verified.set(key, claims);

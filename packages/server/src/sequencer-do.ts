@@ -8,14 +8,14 @@ import {
   toWireError,
   validationError,
 } from '@edgelog/core';
-import { Claims, checkStore, jwtSecret, verifyToken } from './auth.ts';
+import { Claims, checkStore, hasExpired, jwtSecret, verifyToken } from './auth.ts';
 import type { ServerEnv } from './env.ts';
 import { GlobalLog, type GlobalReadScope, type StoredChunk } from './global-log.ts';
 import { answerTaken, type CommitOutcome, type CommitRequest, type IdLocation } from './log-row.ts';
 import { type LoggedChunk, unpackChunk } from './packed.ts';
 import { ProjectionPoker } from './projection-routes.ts';
 import { eventsMessage, liveMessage, SocketState, scopeOf, subscriptionFor } from './sequencer-sockets.ts';
-import { readClientMessage, sendTo } from './socket-message.ts';
+import { closeExpired, readClientMessage, sendTo } from './socket-message.ts';
 
 export type { GlobalReadScope } from './global-log.ts';
 
@@ -245,6 +245,10 @@ export class SequencerDO extends DurableObject<ServerEnv> {
       return;
     }
     const { message } = read;
+    if (message.type !== 'auth' && state.claims && hasExpired(state.claims)) {
+      this.expire(ws, state);
+      return;
+    }
     switch (message.type) {
       case 'auth': {
         try {
@@ -305,9 +309,15 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     this.sockets.delete(ws);
   }
 
+  /** Heartbeats; a socket whose token has expired is closed instead, even if it is idle. */
   override async alarm(): Promise<void> {
     const sockets = this.ctx.getWebSockets();
-    for (const ws of sockets) sendTo(ws, { type: 'heartbeat', head: this.head });
+    const now = Date.now() / 1000;
+    for (const ws of sockets) {
+      const state = this.load(ws);
+      if (state?.claims && hasExpired(state.claims, now)) this.expire(ws, state);
+      else sendTo(ws, { type: 'heartbeat', head: this.head });
+    }
     if (sockets.length > 0) await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
   }
 
@@ -324,6 +334,10 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     const state = this.load(ws);
     const sub = state?.subs.find((s) => s.id === id);
     if (!state?.claims || !sub || sub.live) return;
+    if (hasExpired(state.claims)) {
+      this.expire(ws, state);
+      return;
+    }
     const page = this.readAll(sub.cursor, CATCH_UP_PAGE, scopeOf(sub, state.claims));
     sub.cursor = Math.max(sub.cursor, page.scannedTo);
     if (page.events.length > 0) sendTo(ws, eventsMessage(sub, page.events));
@@ -348,9 +362,14 @@ export class SequencerDO extends DurableObject<ServerEnv> {
         envelopes.push(...unpackChunk(request.stream, { ...chunk, firstPosition: position, recordedAt }));
         position += chunk.count;
       }
+    const now = Date.now() / 1000;
     for (const ws of sockets) {
       const state = this.load(ws);
       if (!state?.claims || state.subs.length === 0) continue;
+      if (hasExpired(state.claims, now)) {
+        this.expire(ws, state);
+        continue;
+      }
       for (const sub of state.subs) {
         if (!sub.live) continue;
         const message = liveMessage(sub, state.claims, envelopes, firstPosition, this.head);
@@ -361,6 +380,14 @@ export class SequencerDO extends DurableObject<ServerEnv> {
       }
       this.save(ws, state);
     }
+  }
+
+  /** A socket whose token has expired loses its claims and subscriptions, and is closed. */
+  private expire(ws: WebSocket, state: SocketState): void {
+    delete state.claims;
+    state.subs = [];
+    this.save(ws, state);
+    closeExpired(ws);
   }
 
   private load(ws: WebSocket): SocketState | undefined {

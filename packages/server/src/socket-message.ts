@@ -1,10 +1,12 @@
 import {
   ClientMessage,
+  error,
   type ServerMessage,
   toWireError,
   validationError,
   type WireError,
 } from '@edgelog/core';
+import { TOKEN_EXPIRED } from './auth.ts';
 import { upcastMessage } from './read-upcast.ts';
 
 /**
@@ -41,5 +43,19 @@ export function sendTo(ws: WebSocket, message: ServerMessage): void {
     ws.send(JSON.stringify(upcastMessage(message)));
   } catch {
     // The socket closed under us; its close handler cleans up.
+  }
+}
+
+/**
+ * Ends a socket whose token has expired as a refused `auth` is ended: an Unauthorized error,
+ * then close 1008. The client SDK takes either as the end of its live connection and opens a
+ * new one, with a fresh token, from the last position it applied.
+ */
+export function closeExpired(ws: WebSocket): void {
+  sendTo(ws, { type: 'error', error: error('Unauthorized', TOKEN_EXPIRED).toWire() });
+  try {
+    ws.close(1008, TOKEN_EXPIRED);
+  } catch {
+    // already closed
   }
 }

@@ -15,12 +15,12 @@ import {
 } from '@edgelog/core';
 import { z } from 'zod';
 import { type AggregateOutcome, loadAggregate } from './aggregate.ts';
-import { Claims, checkStore, checkStream, jwtSecret, verifyToken } from './auth.ts';
+import { Claims, checkStore, checkStream, hasExpired, jwtSecret, verifyToken } from './auth.ts';
 import type { ServerEnv } from './env.ts';
 import { answerTaken, type CommitOutcome } from './log-row.ts';
 import { type LoggedChunk, type PackedEvents, unpackChunk, versioned } from './packed.ts';
 import type { SequencerApi } from './sequencer-do.ts';
-import { readClientMessage, sendTo } from './socket-message.ts';
+import { closeExpired, readClientMessage, sendTo } from './socket-message.ts';
 import { StreamTable } from './stream-table.ts';
 
 export interface AppendInput {
@@ -315,11 +315,19 @@ export class StreamDO extends DurableObject<ServerEnv> {
     return new Response(null, { status: 101, webSocket: pair[0] });
   }
 
-  /** Heartbeats for the stream's sockets; `head` is the stream's last position. */
+  /**
+   * Heartbeats for the stream's sockets; `head` is the stream's last position. A socket whose
+   * token has expired is closed instead, even if it is idle.
+   */
   override async alarm(): Promise<void> {
     const sockets = this.ctx.getWebSockets();
     const head = this.lastPosition();
-    for (const ws of sockets) sendTo(ws, { type: 'heartbeat', head });
+    const now = Date.now() / 1000;
+    for (const ws of sockets) {
+      const state = this.load(ws);
+      if (state?.claims && hasExpired(state.claims, now)) this.expire(ws, state);
+      else sendTo(ws, { type: 'heartbeat', head });
+    }
     if (sockets.length > 0) await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
   }
 
@@ -335,6 +343,10 @@ export class StreamDO extends DurableObject<ServerEnv> {
       return;
     }
     const { message } = read;
+    if (message.type !== 'auth' && socket.claims && hasExpired(socket.claims)) {
+      this.expire(ws, socket);
+      return;
+    }
     switch (message.type) {
       case 'auth':
         try {
@@ -407,6 +419,12 @@ export class StreamDO extends DurableObject<ServerEnv> {
         if (turn > 0) await new Promise((resolve) => setTimeout(resolve, 0));
         const done = await this.exclusive(async () => {
           if (!current()) return true;
+          const state = this.load(ws);
+          if (!state?.claims) return true;
+          if (hasExpired(state.claims)) {
+            this.expire(ws, state);
+            return true;
+          }
           await this.sync(socket.store, socket.stream);
           this.flushCopies();
           const page = this.table.afterPosition(socket.stream, sub.cursor, this.catchUpPage);
@@ -416,7 +434,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
           if (page.length === this.catchUpPage) return false;
           sendTo(ws, { type: 'caught-up', subscription: sub.id, position: sub.cursor });
           const fresh = this.load(ws);
-          if (!fresh) return true;
+          if (!fresh?.claims) return true;
           fresh.subs = [...fresh.subs.filter((s) => s.id !== sub.id), sub];
           this.save(ws, fresh);
           return true;
@@ -447,9 +465,14 @@ export class StreamDO extends DurableObject<ServerEnv> {
     if (sockets.length === 0) return;
     const envelopes = logged.flatMap((c) => unpackChunk(stream, c));
     const last = envelopes.at(-1)?.position ?? 0;
+    const now = Date.now() / 1000;
     for (const ws of sockets) {
       const state = this.load(ws);
-      if (!state || state.subs.length === 0) continue;
+      if (!state?.claims || state.subs.length === 0) continue;
+      if (hasExpired(state.claims, now)) {
+        this.expire(ws, state);
+        continue;
+      }
       for (const sub of state.subs) {
         const events = envelopes.filter(
           (e) => (e.position ?? 0) > sub.cursor && (!sub.types || sub.types.includes(e.type)),
@@ -459,6 +482,15 @@ export class StreamDO extends DurableObject<ServerEnv> {
       }
       this.save(ws, state);
     }
+  }
+
+  /** A socket whose token has expired loses its claims and subscriptions, and is closed. */
+  private expire(ws: WebSocket, state: StreamSocketState): void {
+    delete state.claims;
+    state.subs = [];
+    this.catchingUp.get(ws)?.clear();
+    this.save(ws, state);
+    closeExpired(ws);
   }
 
   private load(ws: WebSocket): StreamSocketState | undefined {

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import type { SequencerDO } from '../src/sequencer-do.ts';
 import type { StreamDO } from '../src/stream-do.ts';
 import { BASE, call, freshStore, newEvent, sequencerStub, token } from './helpers.ts';
-import { eventsOf, open } from './sockets.ts';
+import { eventsOf, open, type Socket } from './sockets.ts';
 
 async function setup() {
   const store = freshStore('ws');
@@ -330,5 +330,102 @@ describe('WebSocket subscriptions of one stream (StreamDO)', () => {
     await ok.until((m) => m.some((x) => x.type === 'heartbeat'), 'heartbeat');
     expect(ok.messages.find((m) => m.type === 'heartbeat')).toMatchObject({ head: 4 });
     ok.ws.close(1000);
+  });
+});
+
+describe('WebSocket sockets whose token expires', () => {
+  /** A token valid for one to two seconds, and a wait until it has expired. */
+  async function shortLived(store: string) {
+    const exp = Math.ceil(Date.now() / 1000) + 1;
+    const t = await token({ store, exp });
+    const expiry = async () => {
+      while (Date.now() / 1000 <= exp) await new Promise((r) => setTimeout(r, 50));
+    };
+    return { t, expiry };
+  }
+
+  function closeCode(socket: Socket): () => number {
+    let code = 0;
+    socket.ws.addEventListener('close', (e) => {
+      code = e.code;
+    });
+    return () => code;
+  }
+
+  const expiredError = {
+    type: 'error',
+    error: { code: 'Unauthorized', message: 'token has expired' },
+  };
+
+  it('a live subscription, global or stream, gets nothing after its token expired: it is told and closed', async () => {
+    const { store, append } = await setup();
+    await append('exp-1', 1);
+    const { t, expiry } = await shortLived(store);
+    const sockets = [await open(store, t), await open(store, t, 'exp-1')];
+    const codes = sockets.map(closeCode);
+    for (const socket of sockets) {
+      socket.send({ type: 'subscribe', id: 's' });
+      await socket.until((m) => m.some((x) => x.type === 'caught-up'), 'caught-up');
+    }
+    await append('exp-1', 1);
+    for (const socket of sockets) await socket.until((m) => eventsOf(m).length >= 2, 'a live event');
+    await expiry();
+    await append('exp-1', 1);
+    for (const [i, socket] of sockets.entries()) {
+      await socket.until(() => codes[i]?.() !== 0, 'close');
+      expect(codes[i]?.(), String(i)).toBe(1008);
+      expect(socket.messages.at(-1), String(i)).toMatchObject(expiredError);
+      expect(eventsOf(socket.messages).map((e) => e.version)).toEqual([1, 2]);
+    }
+  });
+
+  it('a socket whose token expired may not subscribe, and the heartbeat closes an idle one', async () => {
+    const { store, append } = await setup();
+    await append('exp-1', 1);
+    const { t, expiry } = await shortLived(store);
+    const asking = [await open(store, t), await open(store, t, 'exp-1')];
+    const idle = [await open(store, t), await open(store, t, 'exp-1')];
+    const askingCodes = asking.map(closeCode);
+    const idleCodes = idle.map(closeCode);
+    await expiry();
+    for (const [i, socket] of asking.entries()) {
+      socket.send({ type: 'subscribe', id: 's' });
+      await socket.until(() => askingCodes[i]?.() !== 0, 'close');
+      expect(askingCodes[i]?.(), String(i)).toBe(1008);
+      expect(
+        socket.messages.filter((m) => m.type !== 'ready'),
+        String(i),
+      ).toEqual([expiredError]);
+    }
+    expect(await runDurableObjectAlarm(sequencerStub(store))).toBe(true);
+    expect(await runDurableObjectAlarm(env.STREAMS.get(env.STREAMS.idFromName(`${store}/exp-1`)))).toBe(true);
+    for (const [i, socket] of idle.entries()) {
+      await socket.until(() => idleCodes[i]?.() !== 0, 'close');
+      expect(idleCodes[i]?.(), String(i)).toBe(1008);
+      expect(
+        socket.messages.filter((m) => m.type !== 'ready'),
+        String(i),
+      ).toEqual([expiredError]);
+    }
+  });
+
+  it('a socket that authenticates again with a fresh token keeps its subscription', async () => {
+    const { store, append } = await setup();
+    await append('exp-1', 1);
+    const { t, expiry } = await shortLived(store);
+    const sockets = [await open(store, t), await open(store, t, 'exp-1')];
+    for (const socket of sockets) {
+      socket.send({ type: 'subscribe', id: 's' });
+      await socket.until((m) => m.some((x) => x.type === 'caught-up'), 'caught-up');
+      socket.send({ type: 'auth', token: await token({ store }) });
+      await socket.until((m) => m.filter((x) => x.type === 'ready').length >= 2, 'ready again');
+    }
+    await expiry();
+    await append('exp-1', 1);
+    for (const socket of sockets) {
+      await socket.until((m) => eventsOf(m).length >= 2, 'a live event');
+      expect(socket.messages.filter((m) => m.type === 'error')).toEqual([]);
+      socket.ws.close(1000);
+    }
   });
 });
