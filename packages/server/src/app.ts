@@ -39,7 +39,7 @@ import { AUTHOR_KEY } from './log-row.ts';
 import { openApiDocument } from './openapi.ts';
 import { packEvents } from './packed.ts';
 import { mountProjectionRoutes } from './projection-routes.ts';
-import { afterFailedCommit, didNotLand } from './push-chain.ts';
+import { didNotLand, mustNotLandAfterFailure } from './push-chain.ts';
 import { upcastAllForRead, upcastPage } from './read-upcast.ts';
 import type { GlobalReadScope, SequencerApi } from './sequencer-do.ts';
 import type { AppendInput, AppendOutcome, StreamApi } from './stream-do.ts';
@@ -170,8 +170,7 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
       [...byStream.values()].map(async (indexes) => {
         let failed = false;
         for (const i of indexes) {
-          const raw = failed ? afterFailedCommit(commits[i]) : commits[i];
-          results[i] = await pushOne(c, store, claims, raw, i, limits, sentBytes);
+          results[i] = await pushOne(c, store, claims, commits[i], i, limits, sentBytes, failed);
           failed ||= didNotLand(results[i]!.status);
         }
       }),
@@ -227,6 +226,7 @@ async function pushOne(
   index: number,
   limits: Limits,
   sentBytes: number,
+  afterFailedCommit: boolean,
 ): Promise<CommitResult> {
   const commitId = isRecord(raw) && typeof raw.commitId === 'string' ? raw.commitId : '';
   try {
@@ -244,6 +244,7 @@ async function pushOne(
       events: packEvents(events, AUTHOR_KEY, authorOf(claims), sentBytes),
     };
     if (commit.expectedVersion !== undefined) input.expectedVersion = commit.expectedVersion;
+    if (afterFailedCommit && mustNotLandAfterFailure(commit.expectedVersion)) input.afterFailedCommit = true;
     const outcome: AppendOutcome = await streamStub(c.env, store, commit.stream).append(input);
     switch (outcome.status) {
       case 'committed':

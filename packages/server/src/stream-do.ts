@@ -29,6 +29,11 @@ export interface AppendInput {
   expectedVersion?: ExpectedVersion;
   /** The validated events, packed by the Worker with the server's `$author` stamped in. */
   events: PackedEvents;
+  /**
+   * An earlier commit of this stream in the same push did not land (push-chain.ts): answer
+   * `duplicate` if the events are stored already, else `conflict` whatever the version.
+   */
+  afterFailedCommit?: boolean;
   /** Bench-only: commit locally without the sequencer (positions are then stand-ins). */
   bypassSequencer?: boolean;
 }
@@ -186,7 +191,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
 
     const version = this.version();
     const expected = input.expectedVersion ?? 'any';
-    if (!matchesExpectedVersion(expected, version)) {
+    if (input.afterFailedCommit || !matchesExpectedVersion(expected, version)) {
       // Idempotency before the expected version: a retry of an append that landed gets its
       // original answer. The store's id index is the sequencer's; ask it only on this path.
       const taken = await this.sequencer(store).findIds(ids);

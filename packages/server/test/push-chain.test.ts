@@ -10,6 +10,7 @@ interface Result {
   status: string;
   version?: number;
   positions?: number[];
+  events?: Array<{ id: string; version: number }>;
 }
 
 async function setup() {
@@ -48,6 +49,20 @@ describe('push: nothing lands on top of a commit of its stream that did not', ()
     expect(results.map((r) => r.status)).toEqual(['conflict', 'conflict']);
     expect(results[1]?.version).toBe(2);
     expect(await streamIds('acct')).toEqual([first.id, other.id]);
+  });
+
+  it("answers that conflict with the events after the commit's own expected version", async () => {
+    const { push, streamIds } = await setup();
+    const stored = [newEvent(), newEvent(), newEvent()];
+    for (const [i, e] of stored.entries())
+      expect((await push([commit('acct', [e], i)]))[0]?.status).toBe('committed');
+    // The stream is at 3: D (decided at 1) conflicts; W (decided after D, at 2) has not seen 3.
+    const results = await push([commit('acct', [newEvent()], 1), commit('acct', [newEvent()], 2)]);
+    expect(results.map((r) => r.status)).toEqual(['conflict', 'conflict']);
+    expect(results.map((r) => r.version)).toEqual([3, 3]);
+    expect(results[0]?.events?.map((e) => e.id)).toEqual([stored[1]?.id, stored[2]?.id]);
+    expect(results[1]?.events?.map((e) => e.id)).toEqual([stored[2]?.id]);
+    expect(await streamIds('acct')).toEqual(stored.map((e) => e.id));
   });
 
   it('still answers duplicate for a later commit stored already, and lets `any` commits through', async () => {
