@@ -61,7 +61,10 @@ describe('a server that does not answer', () => {
       50,
     );
     await core.append('a', [{ type: 'T', data: {} }]);
-    await waitFor(() => core.status().pending === 0 && core.status().lastConfirmedPosition === 1, 'the retry');
+    await waitFor(
+      () => core.status().pending === 0 && core.status().lastConfirmedPosition === 1,
+      'the retry',
+    );
     expect(pushes).toBe(2);
     expect((await server.store.readStream('a')).events).toHaveLength(1);
     await core.close();

@@ -8,7 +8,11 @@ import { WorkerCore } from './worker-core.ts';
 type AccountEvent =
   | DomainEvent<'Deposited', { amount: number }>
   | DomainEvent<'Withdrawn', { amount: number }>;
-type AccountCommand = { kind: 'deposit'; amount: number } | { kind: 'withdraw'; amount: number };
+type AccountCommand =
+  | { kind: 'deposit'; amount: number }
+  | { kind: 'withdraw'; amount: number }
+  /** Decides nothing (no event, no refusal) when the balance does not cover it. */
+  | { kind: 'withdrawIfCovered'; amount: number };
 
 const account: Decider<AccountCommand, AccountEvent, { balance: number }> = {
   initialState: () => ({ balance: 0 }),
@@ -31,6 +35,8 @@ const account: Decider<AccountCommand, AccountEvent, { balance: number }> = {
       case 'withdraw':
         if (s.balance < c.amount) throw error('CommandRejected', `balance ${s.balance} is below ${c.amount}`);
         return [{ type: 'Withdrawn', data: { amount: c.amount } }];
+      case 'withdrawIfCovered':
+        return s.balance < c.amount ? [] : [{ type: 'Withdrawn', data: { amount: c.amount } }];
       default: {
         const never: never = c;
         return never;
@@ -264,6 +270,73 @@ describe('sync against a fake server', () => {
       expect(all).toHaveLength(10 + 20 * 2);
       expect(a.rejected).toEqual([]);
       expect(b.rejected).toEqual([]);
+    },
+  );
+
+  it.each([1, 2, 3])(
+    'never commits a withdrawal the balance does not cover, through a faulty network (seed %i)',
+    async (seed) => {
+      const server = new FakeServer();
+      const faults: Faults = { dropRequest: 0.2, dropAnswer: 0.25, duplicate: 0.2, reorder: 0.2 };
+      const a = await client(server, faults, seed);
+      const b = await client(server, faults, seed + 100);
+      await a.core.execute('account', 'acc', { kind: 'deposit', amount: 10 });
+      a.core.setOnline(true);
+      await settle(server, a.core);
+      b.core.setOnline(true);
+      await settle(server, a.core, b.core);
+      // Both go offline and decide withdrawals (and deposits) on what they last saw: together
+      // they ask for more than the balance, so replays must refuse some, and chains of
+      // commands decided on each other's pending events must be decided again, not forced.
+      a.core.setOnline(false);
+      b.core.setOnline(false);
+      let resolved = 0;
+      const withdraw = async (c: WorkerCore, amount: number, kind = 'withdraw') => {
+        try {
+          const r = await c.execute('account', 'acc', { kind, amount });
+          if (r.events.length > 0) resolved++;
+        } catch (e) {
+          // Refused locally already: never sent.
+          expect((e as { code?: string }).code).toBe('CommandRejected');
+        }
+      };
+      // A: 5 if covered (10 seen), then 5 decided on it. B: 8. B syncs first (2 left): A's
+      // first decides nothing now, and A's second names the version the server has by
+      // coincidence; sent as it was decided, it would take the balance to -3. A's outbox
+      // holds 99 other commits before them, so the two travel in different pushes: the
+      // first push's conflict pulls (and decides the first again) before the second is sent.
+      for (let i = 0; i < 99; i++) await a.core.append(`other-${i}`, [{ type: 'Noted', data: { i } }]);
+      await withdraw(a.core, 5, 'withdrawIfCovered');
+      await withdraw(a.core, 5);
+      await withdraw(b.core, 8);
+      b.core.setOnline(true);
+      await settle(server, b.core);
+      a.core.setOnline(true);
+      await settle(server, a.core, b.core);
+      // Then both decide more while one is offline, some on each other's pending events.
+      a.core.setOnline(false);
+      await b.core.execute('account', 'acc', { kind: 'deposit', amount: 6 });
+      await settle(server, b.core);
+      for (let i = 0; i < 6; i++) {
+        await withdraw(a.core, 2 + (i % 3), i % 2 === 0 ? 'withdrawIfCovered' : 'withdraw');
+        await withdraw(b.core, 1 + (i % 2));
+      }
+      a.core.setOnline(true);
+      await settle(server, a.core, b.core);
+      await settle(server, a.core, b.core);
+      await expectConverged(server, a.core, b.core);
+      const onServer = (await serverEvents(server)).filter((e) => e.stream === 'acc');
+      let balance = 0;
+      for (const e of onServer) {
+        balance += (e.type === 'Deposited' ? 1 : -1) * (e.data as { amount: number }).amount;
+        expect(balance).toBeGreaterThanOrEqual(0);
+      }
+      // Every refusal is the decider's, reported; nothing else went missing silently.
+      const refused = [...a.rejected, ...b.rejected];
+      for (const r of refused) expect(r.error.code).toBe('CommandRejected');
+      const withdrawn = onServer.filter((e) => e.type === 'Withdrawn').length;
+      expect(withdrawn + refused.length).toBeLessThanOrEqual(resolved);
+      expect(refused.length).toBeGreaterThan(0);
     },
   );
 });
