@@ -1,5 +1,5 @@
 import { type ErrorResponse, httpStatusOf } from '@edgelog/core';
-import type { MiddlewareHandler } from 'hono';
+import type { Context, MiddlewareHandler } from 'hono';
 import { z } from 'zod';
 
 /**
@@ -121,16 +121,19 @@ export function admissionFromEnv(value: string | undefined): AdmissionPolicy | f
 }
 
 /**
- * The hook in the request path: every `/v1/stores/:store/*` request takes a token from its
- * store's request bucket, and writes (POST) take their body's bytes from its byte bucket
- * (`maxRequestBytes` when the body's length is not declared).
+ * The hook in the request path: every `/v1/stores/:store/*` request that `authenticated` says
+ * carries a good token for its store takes a token from the store's request bucket, and writes
+ * (POST) take their body's bytes from its byte bucket (`maxRequestBytes` when the body's length
+ * is not declared). A request without such a token is not charged, so no one without a token
+ * can use up a store's buckets; the route refuses it (401, 403) at the cost of a token check.
  * `policy` wins over `EDGELOG_ADMISSION`; `false` turns admission off.
  */
-export function admission(
-  policy?: AdmissionPolicy | false,
-  maxRequestBytes = Number.MAX_SAFE_INTEGER,
+export function admission<E extends { Bindings: { EDGELOG_ADMISSION?: string } }>(
+  policy: AdmissionPolicy | false | undefined,
+  maxRequestBytes: number,
+  authenticated: (c: Context<E>) => Promise<boolean>,
   clock?: () => number,
-): MiddlewareHandler<{ Bindings: { EDGELOG_ADMISSION?: string } }> {
+): MiddlewareHandler<E> {
   let gate: Admission | false | undefined =
     policy === undefined ? undefined : policy && new Admission(policy, clock);
   return async (c, next) => {
@@ -138,7 +141,7 @@ export function admission(
       const p = admissionFromEnv(c.env?.EDGELOG_ADMISSION);
       return p && new Admission(p, clock);
     })();
-    if (!gate) return next();
+    if (!gate || !(await authenticated(c))) return next();
     const store = c.req.param('store') ?? '';
     // A write body of unknown length (chunked) is charged as the largest one allowed.
     const declared = Number(c.req.header('content-length') ?? Number.NaN);

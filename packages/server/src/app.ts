@@ -69,7 +69,7 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
   // CORS first: preflights are answered before admission counts them, and a 429 carries the
   // grant, so a page on another origin can read its Retry-After.
   app.use('*', corsMiddleware);
-  app.use('/v1/stores/:store/*', admission(options.admission, limits.maxRequestBytes));
+  app.use('/v1/stores/:store/*', admission(options.admission, limits.maxRequestBytes, authenticated));
 
   app.onError((err, c) => {
     const wire = toWireError(err);
@@ -283,8 +283,29 @@ function isFinal(error: WireError): boolean {
   return status < 500 && status !== 429;
 }
 
+type Authorized = { store: string; claims: Claims };
+
+/** Each request's authorization, made once for admission and the route. */
+const authorizations = new WeakMap<Request, Promise<Authorized>>();
+
 /** Verifies the bearer token and that it belongs to the path's store (401, 403). */
-async function authorize(c: Ctx): Promise<{ store: string; claims: Claims }> {
+function authorize(c: Ctx): Promise<Authorized> {
+  let authorized = authorizations.get(c.req.raw);
+  if (!authorized) {
+    authorized = authorizeOnce(c);
+    authorizations.set(c.req.raw, authorized);
+  }
+  return authorized;
+}
+
+/** Whether the request carries a good token for its store: only those are charged to the store. */
+const authenticated = (c: Ctx): Promise<boolean> =>
+  authorize(c).then(
+    () => true,
+    () => false,
+  );
+
+async function authorizeOnce(c: Ctx): Promise<Authorized> {
   const store = parseWith(StoreName, c.req.param('store'), 'store');
   const token = bearerToken(c.req.header('authorization'));
   if (!token) throw error('Unauthorized', 'missing Authorization: Bearer <token>');

@@ -89,6 +89,31 @@ describe('admission: abuse is slowed cleanly, other stores are served, nothing a
   });
 });
 
+describe('admission charges a store only for requests with a good token for it', () => {
+  it('requests without a token, with a bad one or with one for another store leave its buckets full', async () => {
+    const store = freshStore('victim');
+    const [good, wrongSecret, otherStore] = await Promise.all([
+      token({ store }),
+      token({ store }, 'not-the-secret'),
+      token({ store: freshStore('other') }),
+    ]);
+    const expired = await token({ store, exp: Math.floor(Date.now() / 1000) - 1 });
+    const path = `/v1/stores/${store}/events?limit=1`;
+    const strangers = await Promise.all(
+      Array.from({ length: 40 }, (_, i) => {
+        const bad = [undefined, wrongSecret, otherStore, expired][i % 4];
+        const headers = bad ? { authorization: `Bearer ${bad}` } : undefined;
+        return app.fetch(new Request(`${BASE}${path}`, headers ? { headers } : {}), env);
+      }),
+    );
+    expect(new Set(strangers.map((r) => r.status))).toEqual(new Set([401, 403]));
+    const own = [];
+    for (let i = 0; i < 13; i++) own.push((await send(path, good)).status);
+    expect(own).toEqual([...Array(12).fill(200), 429]);
+    await Promise.all(strangers.map((r) => r.body?.cancel()));
+  });
+});
+
 describe('admission and CORS', () => {
   it('answers preflights without counting them, and a 429 carries the CORS grant and exposes Retry-After', async () => {
     const store = freshStore('corsrate');
