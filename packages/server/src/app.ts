@@ -125,7 +125,7 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
     const query = parseWith(ReadStreamQuery, c.req.query());
     const outcome = await streamStub(c.env, store, stream).read(store, stream, {
       ...query,
-      limit: query.limit ?? limits.defaultPageSize,
+      limit: pageSize(query.limit, limits),
     });
     if (!outcome.ok) throw fromWire(outcome.error);
     return c.json(upcastPage(outcome.page));
@@ -143,7 +143,7 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
     }
     const page = await sequencerStub(c.env, store).readAll(
       query.after ?? 0,
-      query.limit ?? limits.defaultPageSize,
+      pageSize(query.limit, limits),
       scope,
       limits.maxScanPerRead,
     );
@@ -312,6 +312,19 @@ async function authorizeOnce(c: Ctx): Promise<Authorized> {
   const claims = await verifyToken(token, jwtSecret(c.env));
   checkStore(claims, store);
   return { store, claims };
+}
+
+/**
+ * A read's page size: the app's default when unset. Core's query schemas refuse a limit above
+ * the default maximum; an app made with a smaller `maxPageSize` refuses above that one, alike.
+ */
+function pageSize(limit: number | undefined, limits: Limits): number {
+  if (limit === undefined) return limits.defaultPageSize;
+  if (limit > limits.maxPageSize)
+    throw validationError([
+      { path: 'limit', message: `Too big: expected number to be <=${limits.maxPageSize}` },
+    ]);
+  return limit;
 }
 
 const authorOf = (claims: Claims) => claims.sub ?? claims.role;

@@ -18,14 +18,14 @@ import { ListQuery, ParkedQuery, WaitQuery } from './projection-routes.ts';
 const schema = (s: z.ZodType, io: 'input' | 'output') =>
   z.toJSONSchema(s, { unrepresentable: 'any', io, target: 'openapi-3.0' });
 
-/** Query parameters of a query schema, one per object key. */
-function queryParameters(s: z.ZodObject) {
-  const json = schema(s, 'input') as { properties?: Record<string, unknown> };
+/** Query parameters of a query schema, one per object key; `maxLimit` bounds a `limit` parameter. */
+function queryParameters(s: z.ZodObject, maxLimit?: number) {
+  const json = schema(s, 'input') as { properties?: Record<string, object> };
   return Object.entries(json.properties ?? {}).map(([name, p]) => ({
     name,
     in: 'query',
     required: false,
-    schema: p,
+    schema: name === 'limit' && maxLimit !== undefined ? { ...p, maximum: maxLimit } : p,
   }));
 }
 
@@ -82,7 +82,7 @@ export function openApiDocument(limits: Limits) {
         },
         get: {
           summary: 'Read a stream',
-          parameters: [storeParam, streamParam, ...queryParameters(ReadStreamQuery)],
+          parameters: [storeParam, streamParam, ...queryParameters(ReadStreamQuery, limits.maxPageSize)],
           responses: {
             '200': { description: 'a page of the stream', ...json(ReadStreamResponse, 'output') },
             ...common,
@@ -93,7 +93,7 @@ export function openApiDocument(limits: Limits) {
       '/v1/stores/{store}/events': {
         get: {
           summary: "Read the store's global log",
-          parameters: [storeParam, ...queryParameters(ReadAllQuery)],
+          parameters: [storeParam, ...queryParameters(ReadAllQuery, limits.maxPageSize)],
           responses: {
             '200': {
               description: 'a page in position order; the next one is after `scannedTo`',
@@ -106,7 +106,7 @@ export function openApiDocument(limits: Limits) {
       '/v1/stores/{store}/sync/pull': {
         get: {
           summary: 'Pull confirmed events (same page as /events)',
-          parameters: [storeParam, ...queryParameters(ReadAllQuery)],
+          parameters: [storeParam, ...queryParameters(ReadAllQuery, limits.maxPageSize)],
           responses: {
             '200': {
               description: 'a page in position order; the next one is after `scannedTo`',

@@ -1,6 +1,8 @@
+import { env } from 'cloudflare:workers';
 import { defaultLimits } from '@edgelog/core';
 import { describe, expect, it } from 'vitest';
-import { call, freshStore, newEvent, token } from './helpers.ts';
+import { createApp } from '../src/app.ts';
+import { BASE, call, freshStore, newEvent, token } from './helpers.ts';
 
 interface ErrorBody {
   error: {
@@ -121,6 +123,30 @@ describe('bad input is refused with a clear error and writes nothing', () => {
     const res = await call(`/v1/stores/${store}/events?limit=${defaultLimits.maxPageSize + 1}`, { token: t });
     expect(res.status).toBe(400);
     expect(((await res.json()) as ErrorBody).error.details?.issues?.[0]?.path).toBe('limit');
+  });
+
+  it("an app's own smaller maximum page size is kept, in the answers and the OpenAPI document", async () => {
+    const { store, t, post } = await setup();
+    expect(
+      (await post(JSON.stringify({ events: Array.from({ length: 12 }, () => newEvent()) }))).status,
+    ).toBe(200);
+    const app = createApp({ ...defaultLimits, defaultPageSize: 4, maxPageSize: 10 }, { admission: false });
+    const get = (path: string) =>
+      app.fetch(new Request(`${BASE}${path}`, { headers: { authorization: `Bearer ${t}` } }), env);
+    for (const path of [`/v1/stores/${store}/events`, `/v1/stores/${store}/streams/acc-1/events`]) {
+      const over = await get(`${path}?limit=11`);
+      expect(over.status, path).toBe(400);
+      expect(((await over.json()) as ErrorBody).error.details?.issues?.[0]?.path).toBe('limit');
+      const most = (await (await get(`${path}?limit=10`)).json()) as { events: unknown[] };
+      expect(most.events, path).toHaveLength(10);
+      const unset = (await (await get(path)).json()) as { events: unknown[] };
+      expect(unset.events, path).toHaveLength(4);
+    }
+    const doc = (await (await get('/v1/openapi.json')).json()) as {
+      paths: Record<string, { get?: { parameters: Array<{ name: string; schema: { maximum?: number } }> } }>;
+    };
+    for (const path of ['/v1/stores/{store}/events', '/v1/stores/{store}/streams/{stream}/events'])
+      expect(doc.paths[path]?.get?.parameters.find((p) => p.name === 'limit')?.schema.maximum, path).toBe(10);
   });
 
   it('unknown routes answer a 404 in the error shape', async () => {
