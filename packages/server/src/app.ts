@@ -275,8 +275,9 @@ async function pushOne(
 /**
  * Whether an error refuses a commit for good (the commit's own fault: 4xx but 429). A crash,
  * a timeout or a rate limit says nothing of the commit, which may even have committed: the
- * whole push fails with that status instead, and the client pushes again (idempotent by commit
- * and event ids). Answering `rejected` would make the client drop events the server may hold.
+ * whole push fails with that status instead, and the client pushes again (idempotent by event
+ * ids; the commit id is only echoed). Answering `rejected` would make the client drop events
+ * the server may hold.
  */
 function isFinal(error: WireError): boolean {
   const status = httpStatusOf[error.code] ?? 500;

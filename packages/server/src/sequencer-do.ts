@@ -82,9 +82,10 @@ export class SequencerDO extends DurableObject<ServerEnv> {
   }
 
   /**
-   * Commits one StreamDO batch: one RPC per batch. Idempotent: a repeated commit (or a retry of
-   * its events) answers the original version and positions. Resolves once the batch is written; the runtime's output
-   * gate holds the answer until the write is durable.
+   * Commits one StreamDO batch: one RPC per batch. Idempotent by event ids (not by commit id,
+   * which is fresh per attempt): a repeated batch answers the original version and positions.
+   * Resolves once the batch is written; the runtime's output gate holds the answer until the
+   * write is durable.
    */
   commit(request: CommitRequest): Promise<CommitOutcome> {
     return new Promise<CommitOutcome>((resolve, reject) => {
