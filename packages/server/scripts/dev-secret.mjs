@@ -2,22 +2,17 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { parseDotenv } from './dotenv.mjs';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
 /** Development default, used only when .dev.vars has no EDGELOG_JWT_SECRET. Never in production. */
 export const DEV_DEFAULT_SECRET = 'edgelog-dev-secret-do-not-use-in-production';
 
-/** Values of `.dev.vars` (KEY=VALUE lines; # comments), or {} when there is none. */
+/** Values of `.dev.vars`, read as wrangler reads them (dotenv.mjs), or {} when there is none. */
 export function devVars() {
   const file = join(root, '.dev.vars');
-  if (!existsSync(file)) return {};
-  const vars = {};
-  for (const line of readFileSync(file, 'utf8').split('\n')) {
-    const match = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line);
-    if (match) vars[match[1]] = match[2].replace(/^(['"])(.*)\1$/, '$2');
-  }
-  return vars;
+  return existsSync(file) ? parseDotenv(readFileSync(file, 'utf8')) : {};
 }
 
 /** The secret and where it came from. */
