@@ -1,5 +1,11 @@
+import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
-import { HttpTransport } from './transport.ts';
+import { openLogDb } from './db.ts';
+import { defaultClientLimits } from './local-event-store.ts';
+import { ProjectionRunner } from './projections.ts';
+import { SyncEngine } from './sync-engine.ts';
+import { SyncStore } from './sync-store.ts';
+import { HttpTransport, type Transport } from './transport.ts';
 
 type FakeSocket = {
   onopen?: () => void;
@@ -89,5 +95,35 @@ describe('a live connection', () => {
     const fourth = await open();
     fourth.conn.close();
     expect(asked).toEqual([false, true, false, true]);
+  });
+});
+
+describe('a live connection the server refuses at once, while HTTP works', () => {
+  it('reconnects with its own backoff, not at the pace of the successful rounds', async () => {
+    const db = await openLogDb(`live-backoff-${Date.now()}`);
+    const sync = new SyncStore(db, {
+      projections: new ProjectionRunner([]),
+      deciders: {},
+      onWrite: () => undefined,
+    });
+    let opened = 0;
+    const transport: Transport = {
+      push: async () => ({ results: [] }),
+      pull: async (after) => ({ events: [], head: after }),
+      live: (_after, handlers) => {
+        opened++;
+        setTimeout(() => handlers.onClose(new Error('Unauthorized')), 1);
+        return { close() {} };
+      },
+    };
+    // The largest delay of each backoff step: 249, 499, 999 ms, ...
+    const engine = new SyncEngine(sync, transport, { limits: defaultClientLimits, random: () => 0.999 });
+    await engine.start();
+    await sleep(1_200);
+    await engine.stop();
+    db.close();
+    // At 0, ~250 and ~750 ms (a fourth at ~1,750): before, a reconnect every ~250 ms or less.
+    expect(opened).toBeGreaterThanOrEqual(2);
+    expect(opened).toBeLessThanOrEqual(3);
   });
 });

@@ -275,6 +275,70 @@ describe('a worker without the command’s decider (another build of the app lea
   });
 });
 
+describe('a stream whose first pending command this worker cannot decide', () => {
+  it('waits whole, in order, while the other streams sync; a worker with the decider settles it', async () => {
+    position = 0;
+    const server = new FakeServer();
+    const { db, log } = await local();
+    await server.store.append('p-11', [{ id: crypto.randomUUID(), type: 'Restocked', data: { n: 3 } }]);
+    const projections = new ProjectionRunner([left]);
+    const rejections: Rejection[] = [];
+    const engineOf = (deciders: Record<string, unknown>) =>
+      new SyncEngine(
+        new SyncStore(db, { projections, deciders: deciders as never, onWrite: () => log.invalidate() }),
+        server.transport(),
+        {
+          limits: defaultClientLimits,
+          live: false,
+          backoffBase: 1,
+          backoffCap: 2,
+          onRejected: (r) => rejections.push(r),
+        },
+      );
+    const blind = engineOf({ stock });
+    await blind.start();
+    await blind.settled();
+    blind.setOnline(false);
+    // A: decided by a tab of another build ('ghost' is `stock` there): 2 of 3.
+    const a = await log.append('p-11', [{ id: crypto.randomUUID(), type: 'Reserved', data: { n: 2 } }], {
+      expectedVersion: 1,
+      command: { decider: 'ghost', command: { kind: 'reserve', n: 2 } },
+    });
+    // B: 1 of the 1 left, decided on top of A, by a decider this worker has.
+    const b = await reserve(log, 'p-11', 2, 1);
+    await log.append('notes', [{ id: crypto.randomUUID(), type: 'Restocked', data: { n: 1 } }]);
+    // Someone else reserves 2 first (1 left): A would now be refused, and B would land.
+    await server.store.append('p-11', [{ id: crypto.randomUUID(), type: 'Reserved', data: { n: 2 } }], {
+      expectedVersion: 1,
+    });
+    blind.setOnline(true);
+    await blind.settled();
+    // B is not decided over A's old events: both wait. The other stream synced; the round
+    // ended well (no backoff), with the reason in status.
+    expect(rejections).toEqual([]);
+    expect(blind.status.lastError?.code).toBe('Definition');
+    expect(blind.status.syncing).toBe(false);
+    const sync = new SyncStore(db, { projections, deciders: {}, onWrite: () => undefined });
+    expect((await sync.outbox()).map((c) => c.commit.commitId)).toEqual([a.commitId, b.commitId]);
+    expect((await server.store.readStream('notes')).events).toHaveLength(1);
+    const pushes = server.pushes;
+    blind.kick();
+    await blind.settled();
+    expect(server.pushes).toBe(pushes);
+    await blind.stop();
+    // A worker that has both deciders: A is refused on the real history, B lands after it.
+    const able = engineOf({ stock, ghost: stock });
+    await able.start();
+    await able.settled();
+    await able.stop();
+    expect(rejections.map((r) => [r.commitId, r.error.code])).toEqual([[a.commitId, 'CommandRejected']]);
+    expect(await sync.outbox()).toEqual([]);
+    const onServer = (await server.store.readStream('p-11')).events.map((e) => (e.data as { n: number }).n);
+    expect(onServer).toEqual([3, 2, 1]);
+    expect((await db.get('rows', ['left@1', 'p-11']))?.state).toBe(0);
+  });
+});
+
 describe('a throw inside a sync transaction aborts it (IndexedDB would commit what was written)', () => {
   it('a refusal whose projection rebuild throws leaves its commit pending and nothing recorded', async () => {
     const { db, log, sync } = await local();

@@ -86,3 +86,40 @@ describe('HttpTransport', () => {
     expect(seen).toEqual([ctl.signal, ctl.signal]);
   });
 });
+
+describe('a link too slow for a whole batch', () => {
+  it('gets smaller batches, given more time, after each timeout, and the outbox drains', async () => {
+    const server = new FakeServer();
+    const inner = server.transport();
+    const sizes: number[] = [];
+    // 3 ms per commit: 100 commits need 300 ms, and the first deadline is 40 ms.
+    const slow: Transport = {
+      push: async (commits) => {
+        sizes.push(commits.length);
+        await new Promise((r) => setTimeout(r, 3 * commits.length));
+        return inner.push(commits);
+      },
+      pull: (after, limit) => inner.pull(after, limit),
+      live: (after, handlers) => inner.live(after, handlers),
+    };
+    const core = new WorkerCore({
+      transport: () => slow,
+      engine: { requestTimeoutMs: 40, backoffBase: 1, backoffCap: 2 },
+    });
+    await core.init({
+      url: 'http://x',
+      store: 's',
+      token: 't',
+      live: false,
+      online: false,
+      dbName: `slow-${++dbs}`,
+    });
+    for (let i = 0; i < 100; i++) await core.append(`s-${i}`, [{ type: 'T', data: { i } }]);
+    core.setOnline(true);
+    await waitFor(() => core.status().pending === 0, 'the outbox to drain');
+    expect(sizes[0]).toBe(100);
+    expect(Math.min(...sizes)).toBeLessThan(100);
+    expect((await server.store.readAll({ limit: 500 })).events).toHaveLength(100);
+    await core.close();
+  });
+});

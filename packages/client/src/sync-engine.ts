@@ -49,6 +49,8 @@ export interface SyncEngineOptions {
 }
 
 const MAX_ROUNDS = 50;
+/** At most 64 times the time for a 64th of the batch, after timeouts in a row. */
+const MAX_SLOW = 6;
 
 /**
  * The leader's sync loop: push the outbox (idempotent by commit and event ids), apply the
@@ -74,6 +76,19 @@ export class SyncEngine {
   #chain: Promise<unknown> = Promise.resolve();
   /** Aborts the requests in flight when the engine stops or goes offline (then a new one). */
   #abort = new AbortController();
+  /**
+   * Requests that timed out in a row: each halves what a push or a pull page carries and
+   * doubles the time it is given (a slow link still gets a batch through); a round that
+   * ends well starts afresh.
+   */
+  #slow = 0;
+  /** Live connections that ended before the server said anything: their own backoff. */
+  #liveAttempt = 0;
+  /**
+   * Streams whose first pending command this worker has no decider for (another build of
+   * the app): their commits wait, in order, for a worker that has it; the rest sync.
+   */
+  readonly #blocked = new Map<string, WireError>();
   readonly #random: () => number;
   readonly #setTimer: (fn: () => void, ms: number) => unknown;
   readonly #clearTimer: (handle: unknown) => void;
@@ -134,7 +149,7 @@ export class SyncEngine {
    */
   #net<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
     const outer = this.#abort.signal;
-    const ms = this.options.requestTimeoutMs ?? 60_000;
+    const ms = (this.options.requestTimeoutMs ?? 60_000) * 2 ** this.#slow;
     const inner = new AbortController();
     return new Promise<T>((resolve, reject) => {
       let timer: ReturnType<typeof setTimeout> | undefined;
@@ -150,8 +165,18 @@ export class SyncEngine {
       };
       if (outer.aborted) return onAbort();
       outer.addEventListener('abort', onAbort, { once: true });
-      timer = setTimeout(() => fail(new ClientError('Timeout', `no answer from the server in ${ms} ms`)), ms);
-      call(inner.signal).then(
+      timer = setTimeout(() => {
+        this.#slow = Math.min(this.#slow + 1, MAX_SLOW);
+        fail(new ClientError('Timeout', `no answer from the server in ${ms} ms`));
+      }, ms);
+      let request: Promise<T>;
+      try {
+        request = call(inner.signal);
+      } catch (e) {
+        done();
+        return reject(e);
+      }
+      request.then(
         (value) => {
           done();
           resolve(value);
@@ -201,7 +226,9 @@ export class SyncEngine {
       try {
         await this.#serial(() => this.#round());
         this.#attempt = 0;
-        this.#emit({ syncing: false, lastError: undefined });
+        this.#slow = 0;
+        // A command waiting for its decider is not a failure, but status keeps saying why.
+        this.#emit({ syncing: false, lastError: this.#blocked.values().next().value });
         this.#openLive();
       } catch (e) {
         this.#emit({ syncing: false, lastError: toPlainError(e) });
@@ -225,14 +252,32 @@ export class SyncEngine {
     }
     await this.#pullToHead();
     // Appends may have landed while pulling; a last push keeps latency low.
-    if ((await this.store.outbox()).length > 0) this.#again = true;
+    if ((await this.#sendable()).length > 0) this.#again = true;
+  }
+
+  /** The outbox without the commits of blocked streams. */
+  async #sendable(): Promise<Awaited<ReturnType<SyncStore['outbox']>>> {
+    const outbox = await this.store.outbox();
+    return this.#blocked.size === 0 ? outbox : outbox.filter((c) => !this.#blocked.has(c.commit.stream));
+  }
+
+  /** The limits of the next request: after timeouts in a row, smaller batches. */
+  #budget(): Limits {
+    const { limits } = this.options;
+    if (this.#slow === 0) return limits;
+    const part = (n: number) => Math.max(1, Math.floor(n / 2 ** this.#slow));
+    return {
+      ...limits,
+      maxCommitsPerPush: part(limits.maxCommitsPerPush),
+      maxRequestBytes: part(limits.maxRequestBytes),
+    };
   }
 
   /** One push; false when the outbox is empty or nothing can move until later. */
   async #pushOnce(): Promise<boolean> {
-    const outbox = await this.store.outbox();
+    const outbox = await this.#sendable();
     if (outbox.length === 0) return false;
-    const batch = planPush(outbox, this.options.limits);
+    const batch = planPush(outbox, this.#budget());
     const commits = batch.map(toWireCommit);
     const response = await this.#net((signal) => this.transport.push(commits, signal));
     const outcome = classifyResults(batch, response.results);
@@ -242,27 +287,28 @@ export class SyncEngine {
       if (rejection) this.options.onRejected?.(rejection);
     }
     let stale = false;
-    let undecidable: WireError | undefined;
     if (outcome.conflicts.length > 0) {
       await this.#pullToHead();
+      const streams = new Map(batch.map((c) => [c.commit.commitId, c.commit.stream]));
       for (const c of outcome.conflicts) {
+        const stream = streams.get(c.commitId) ?? '';
+        // Later commits of a blocked stream were decided on the waiting one: they wait too.
+        if (this.#blocked.has(stream)) continue;
         const result = await this.store.replay(c.commitId, c.version);
         if (result.kind === 'rejected') this.options.onRejected?.(result.rejection);
         if (result.kind === 'stale') stale = true;
-        if (result.kind === 'undecidable') undecidable = result.error;
+        if (result.kind === 'undecidable') this.#blocked.set(stream, result.error);
       }
     }
     if (stale)
       throw Object.assign(new Error('the server log is behind a conflict answer; retrying'), {
         code: 'Timeout',
       });
-    // The command stays pending, and the round backs off with the reason in status.
-    if (undecidable) throw new ClientError('Definition', undecidable.message);
     return outcome.acks.length + outcome.rejected.length + outcome.conflicts.length > 0;
   }
 
   async #pullToHead(): Promise<void> {
-    const limit = this.options.pullLimit ?? 5000;
+    const limit = Math.max(1, Math.floor((this.options.pullLimit ?? 5000) / 2 ** this.#slow));
     const group = Math.max(limit, this.options.pullGroup ?? 50_000);
     let after = (await this.store.meta()).pulled;
     const start = after;
@@ -311,9 +357,11 @@ export class SyncEngine {
     if (this.options.live === false || this.#live || this.#stopped || !this.#status.online) return;
     const conn = this.transport.live(this.#status.lastConfirmedPosition, {
       onEvents: (events, cover) => {
+        this.#liveAttempt = 0;
         void this.#serial(() => this.#applyLive(events, cover));
       },
       onHead: (head) => {
+        this.#liveAttempt = 0;
         if (head > this.#status.lastConfirmedPosition) this.kick();
       },
       onClose: () => {
@@ -321,7 +369,14 @@ export class SyncEngine {
         this.#live = undefined;
         this.#emit({ live: false });
         if (this.#stopped || !this.#status.online) return;
-        const delay = this.#delay();
+        // A connection refused at once (its token, say) backs off on its own count: the HTTP
+        // rounds in between succeed and would reset the shared one every time.
+        const delay = backoffDelay(
+          this.#liveAttempt++,
+          this.#random,
+          this.options.backoffBase,
+          this.options.backoffCap,
+        );
         this.#timer ??= this.#setTimer(() => {
           this.#timer = undefined;
           this.kick();

@@ -174,7 +174,11 @@ describe('a newer version of the app', () => {
     );
     expect(granted).toBe(true);
     await expect(old.append('a', [{ type: 'T', data: {} }])).rejects.toMatchObject({ code: 'Closed' });
+    // The new version's leader announces its status on the tabs' channel: not to this tab.
+    const channel = new BroadcastChannel('tabs-upgrade');
+    channel.postMessage({ t: 'status', s: { ...old.status(), leader: true, lastError: undefined } });
     await new Promise((r) => setTimeout(r, 50));
+    channel.close();
     expect(old.status()).toMatchObject({ leader: false, lastError: { code: 'Closed' } });
     next.close();
   });

@@ -236,6 +236,8 @@ export class WorkerCore {
     } as const;
     this.#replaced = why;
     this.#setStatus({ lastError: why, leader: false, syncing: false, live: false });
+    // The new version's tabs talk among themselves: their status must not overwrite ours.
+    this.#tabs?.close();
     void this.#log?.close();
     await this.#engine?.stop();
     this.#releaseLeader?.();
@@ -299,7 +301,8 @@ export class WorkerCore {
       },
     });
     this.#engine = engine;
-    engine.setOnline(this.#status.online);
+    // An engine starts online; telling it so would kick a round before start() kicks its own.
+    if (!this.#status.online) engine.setOnline(false);
     this.#setStatus({ leader: true });
     await engine.start();
   }
