@@ -15,7 +15,7 @@ import { answerTaken, type CommitOutcome, type CommitRequest, type IdLocation } 
 import { type LoggedChunk, unpackChunk } from './packed.ts';
 import { ProjectionPoker } from './projection-routes.ts';
 import { eventsMessage, liveMessage, SocketState, scopeOf, subscriptionFor } from './sequencer-sockets.ts';
-import { closeExpired, readClientMessage, sendTo } from './socket-message.ts';
+import { awaitAuth, closeExpired, readClientMessage, sendTo } from './socket-message.ts';
 
 export type { GlobalReadScope } from './global-log.ts';
 
@@ -317,7 +317,9 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     for (const ws of sockets) {
       const state = this.load(ws);
       if (state?.claims && hasExpired(state.claims, now)) this.expire(ws, state);
-      else sendTo(ws, { type: 'heartbeat', head: this.head });
+      else if (state && !state.claims) {
+        if (awaitAuth(ws, state)) this.save(ws, state);
+      } else sendTo(ws, { type: 'heartbeat', head: this.head });
     }
     if (sockets.length > 0) await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
   }

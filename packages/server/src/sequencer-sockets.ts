@@ -33,6 +33,8 @@ export const SocketState = z.object({
   store: z.string(),
   claims: z.optional(Claims),
   subs: z.array(Subscription),
+  /** A heartbeat found it without a token: the next one closes it (see `awaitAuth` in socket-message.ts). */
+  waiting: z.optional(z.literal(true)),
 });
 export type SocketState = z.infer<typeof SocketState>;
 

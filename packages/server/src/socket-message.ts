@@ -59,3 +59,24 @@ export function closeExpired(ws: WebSocket): void {
     // already closed
   }
 }
+
+const NO_AUTH = 'no auth message before the heartbeat';
+
+/**
+ * A heartbeat found a socket that has not authenticated: the first marks it (true: save its
+ * state), the next closes it with 1008. A socket gets one to two heartbeat periods to send its
+ * `auth` message; one that never does holds nothing open for long (it is not charged to a store).
+ */
+export function awaitAuth(ws: WebSocket, state: { waiting?: true | undefined }): boolean {
+  if (!state.waiting) {
+    state.waiting = true;
+    return true;
+  }
+  sendTo(ws, { type: 'error', error: error('Unauthorized', NO_AUTH).toWire() });
+  try {
+    ws.close(1008, NO_AUTH);
+  } catch {
+    // already closed
+  }
+  return false;
+}

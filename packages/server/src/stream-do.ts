@@ -20,7 +20,7 @@ import type { ServerEnv } from './env.ts';
 import { answerTaken, type CommitOutcome } from './log-row.ts';
 import { type LoggedChunk, type PackedEvents, unpackChunk, versioned } from './packed.ts';
 import type { SequencerApi } from './sequencer-do.ts';
-import { closeExpired, readClientMessage, sendTo } from './socket-message.ts';
+import { awaitAuth, closeExpired, readClientMessage, sendTo } from './socket-message.ts';
 import { StreamTable } from './stream-table.ts';
 
 export interface AppendInput {
@@ -64,6 +64,8 @@ const StreamSocketState = z.object({
   store: z.string(),
   stream: z.string(),
   claims: z.optional(Claims),
+  /** A heartbeat found it without a token: the next one closes it (see `awaitAuth`). */
+  waiting: z.optional(z.literal(true)),
   subs: z.array(
     z.object({ id: z.string(), cursor: z.number().int().min(0), types: z.optional(z.array(z.string())) }),
   ),
@@ -331,7 +333,9 @@ export class StreamDO extends DurableObject<ServerEnv> {
     for (const ws of sockets) {
       const state = this.load(ws);
       if (state?.claims && hasExpired(state.claims, now)) this.expire(ws, state);
-      else sendTo(ws, { type: 'heartbeat', head });
+      else if (state && !state.claims) {
+        if (awaitAuth(ws, state)) this.save(ws, state);
+      } else sendTo(ws, { type: 'heartbeat', head });
     }
     if (sockets.length > 0) await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
   }

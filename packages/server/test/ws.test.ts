@@ -429,3 +429,43 @@ describe('WebSocket sockets whose token expires', () => {
     }
   });
 });
+
+describe('WebSocket sockets that never authenticate', () => {
+  it('are closed at the second heartbeat; one that authenticates in time stays', async () => {
+    const { store, append } = await setup();
+    await append('na-1', 1);
+    const silent = [await open(store), await open(store, undefined, 'na-1')];
+    const late = [await open(store), await open(store, undefined, 'na-1')];
+    const codes = [...silent, ...late].map((socket) => {
+      let code = 0;
+      socket.ws.addEventListener('close', (e) => {
+        code = e.code;
+      });
+      return () => code;
+    });
+    const alarms = async () => {
+      expect(await runDurableObjectAlarm(sequencerStub(store))).toBe(true);
+      expect(await runDurableObjectAlarm(env.STREAMS.get(env.STREAMS.idFromName(`${store}/na-1`)))).toBe(
+        true,
+      );
+    };
+    await alarms();
+    for (const socket of late) {
+      socket.send({ type: 'auth', token: await token({ store }) });
+      await socket.until((m) => m.some((x) => x.type === 'ready'), 'ready');
+    }
+    await alarms();
+    for (const [i, socket] of silent.entries()) {
+      await socket.until(() => codes[i]?.() !== 0, 'close');
+      expect(codes[i]?.(), String(i)).toBe(1008);
+      expect(socket.messages).toEqual([
+        { type: 'error', error: { code: 'Unauthorized', message: 'no auth message before the heartbeat' } },
+      ]);
+    }
+    for (const [i, socket] of late.entries()) {
+      await socket.until((m) => m.some((x) => x.type === 'heartbeat'), 'heartbeat');
+      expect(codes[silent.length + i]?.(), String(i)).toBe(0);
+      socket.ws.close(1000);
+    }
+  });
+});
