@@ -339,6 +339,50 @@ describe('a stream whose first pending command this worker cannot decide', () =>
   });
 });
 
+describe('a waiting stream moves again', () => {
+  it('once its waiting commit has left the outbox', async () => {
+    position = 0;
+    const server = new FakeServer();
+    const { db, log } = await local();
+    await server.store.append('p-12', [{ id: crypto.randomUUID(), type: 'Restocked', data: { n: 3 } }]);
+    const projections = new ProjectionRunner([left]);
+    const sync = new SyncStore(db, {
+      projections,
+      deciders: { stock } as never,
+      onWrite: () => log.invalidate(),
+    });
+    const engine = new SyncEngine(sync, server.transport(), {
+      limits: defaultClientLimits,
+      live: false,
+      backoffBase: 1,
+      backoffCap: 2,
+    });
+    await engine.start();
+    await engine.settled();
+    engine.setOnline(false);
+    const a = await log.append('p-12', [{ id: crypto.randomUUID(), type: 'Reserved', data: { n: 2 } }], {
+      expectedVersion: 1,
+      command: { decider: 'ghost', command: { kind: 'reserve', n: 2 } },
+    });
+    await reserve(log, 'p-12', 2, 1);
+    await server.store.append('p-12', [{ id: crypto.randomUUID(), type: 'Reserved', data: { n: 2 } }], {
+      expectedVersion: 1,
+    });
+    engine.setOnline(true);
+    await engine.settled();
+    expect(engine.status.lastError?.code).toBe('Definition');
+    // Another tab's worker (one with the decider) settled the waiting command: refused.
+    await sync.reject(a.commitId, { code: 'CommandRejected', message: 'only 1 left' });
+    engine.kick();
+    await engine.settled();
+    await engine.stop();
+    expect(engine.status.lastError).toBeUndefined();
+    expect(await sync.outbox()).toEqual([]);
+    const onServer = (await server.store.readStream('p-12')).events.map((e) => (e.data as { n: number }).n);
+    expect(onServer).toEqual([3, 2, 1]);
+  });
+});
+
 describe('a throw inside a sync transaction aborts it (IndexedDB would commit what was written)', () => {
   it('a refusal whose projection rebuild throws leaves its commit pending and nothing recorded', async () => {
     const { db, log, sync } = await local();

@@ -86,9 +86,10 @@ export class SyncEngine {
   #liveAttempt = 0;
   /**
    * Streams whose first pending command this worker has no decider for (another build of
-   * the app): their commits wait, in order, for a worker that has it; the rest sync.
+   * the app), with that commit: the stream's commits wait, in order, for a worker that has
+   * the decider (or for a pull that shows the command landed after all); the rest sync.
    */
-  readonly #blocked = new Map<string, WireError>();
+  readonly #blocked = new Map<string, { commitId: string; error: WireError }>();
   readonly #random: () => number;
   readonly #setTimer: (fn: () => void, ms: number) => unknown;
   readonly #clearTimer: (handle: unknown) => void;
@@ -228,7 +229,7 @@ export class SyncEngine {
         this.#attempt = 0;
         this.#slow = 0;
         // A command waiting for its decider is not a failure, but status keeps saying why.
-        this.#emit({ syncing: false, lastError: this.#blocked.values().next().value });
+        this.#emit({ syncing: false, lastError: this.#blocked.values().next().value?.error });
         this.#openLive();
       } catch (e) {
         this.#emit({ syncing: false, lastError: toPlainError(e) });
@@ -258,7 +259,12 @@ export class SyncEngine {
   /** The outbox without the commits of blocked streams. */
   async #sendable(): Promise<Awaited<ReturnType<SyncStore['outbox']>>> {
     const outbox = await this.store.outbox();
-    return this.#blocked.size === 0 ? outbox : outbox.filter((c) => !this.#blocked.has(c.commit.stream));
+    if (this.#blocked.size === 0) return outbox;
+    // A stream whose waiting commit left the outbox (a pull showed it landed) moves again.
+    const waiting = new Set(outbox.map((c) => c.commit.commitId));
+    for (const [stream, { commitId }] of this.#blocked)
+      if (!waiting.has(commitId)) this.#blocked.delete(stream);
+    return outbox.filter((c) => !this.#blocked.has(c.commit.stream));
   }
 
   /** The limits of the next request: after timeouts in a row, smaller batches. */
@@ -297,7 +303,8 @@ export class SyncEngine {
         const result = await this.store.replay(c.commitId, c.version);
         if (result.kind === 'rejected') this.options.onRejected?.(result.rejection);
         if (result.kind === 'stale') stale = true;
-        if (result.kind === 'undecidable') this.#blocked.set(stream, result.error);
+        if (result.kind === 'undecidable')
+          this.#blocked.set(stream, { commitId: c.commitId, error: result.error });
       }
     }
     if (stale)
