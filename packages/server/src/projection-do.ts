@@ -280,7 +280,11 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
     }
     const sql = this.ctx.storage.sql;
     const { out, texts } = this.fold(definition, fresh, options);
-    const through = out.stoppedAt ? out.through : Math.max(end, this.checkpoint);
+    // A stop at position P leaves everything before P processed (folded, or not its type),
+    // whether or not this page folded anything before it.
+    const through = out.stoppedAt
+      ? Math.max(out.stoppedAt.position - 1, this.checkpoint)
+      : Math.max(end, this.checkpoint);
     const parkedAt = new Date().toISOString();
     try {
       this.ctx.storage.transactionSync(() => {

@@ -147,6 +147,28 @@ describe('edge projections', () => {
     expect(status.body).toMatchObject({ parked: 1, state: 'live', checkpoint: last });
   });
 
+  it('a projection stopped by an event keeps its checkpoint just before it', async () => {
+    const store = freshStore('proj');
+    const t = await token({ store });
+    const good = await append(store, t, 'guard-1', [newEvent('Guarded', { key: 'a' })]);
+    const at = good.positions[0]!;
+    const a = await get(`/v1/stores/${store}/projections/guarded/a?minPosition=${at}&timeoutMs=5000`, t);
+    expect(a.body).toMatchObject({ state: { n: 1 } });
+    // A page of one event that stops the projection: nothing in it was folded.
+    const bad = await append(store, t, 'guard-1', [newEvent('Guarded', { key: 'a', bad: true })]);
+    const stoppedAt = bad.positions[0]!;
+    let status = await get(`/v1/stores/${store}/projections/guarded/status`, t);
+    for (let i = 0; i < 100 && status.body.state !== 'stopped'; i++) {
+      await new Promise((r) => setTimeout(r, 20));
+      status = await get(`/v1/stores/${store}/projections/guarded/status`, t);
+    }
+    expect(status.body).toMatchObject({ state: 'stopped', checkpoint: stoppedAt - 1 });
+    // What was folded before the stop is still read at its position.
+    const again = await get(`/v1/stores/${store}/projections/guarded/a?minPosition=${at}`, t);
+    expect(again.status).toBe(200);
+    expect(again.body).toMatchObject({ state: { n: 1 }, checkpoint: stoppedAt - 1 });
+  });
+
   it('builds a new version beside the old one and moves queries to it once caught up', async () => {
     const store = freshStore('proj');
     const t = await token({ store });

@@ -54,6 +54,20 @@ const tallies = defineProjection<{ n: number; big?: bigint }>({
   },
 });
 
+/** A count per key that stops (onError 'stop') at an event with `bad`, instead of parking it. */
+const guarded = defineProjection<{ n: number }>({
+  name: 'guarded',
+  version: 1,
+  types: ['Guarded'],
+  onError: 'stop',
+  key: (e) => (e.data as { key: string }).key,
+  initialState: () => ({ n: 0 }),
+  evolve: (s, e) => {
+    if ((e.data as { bad?: boolean }).bad) throw new Error('a bad event');
+    return { n: s.n + 1 };
+  },
+});
+
 type Price = { sku: string; price: { amount: number; currency: string }; taxRate: number };
 
 /** The last price of each sku, as the current shape shows it. */
@@ -75,7 +89,7 @@ const pricing = {
 };
 
 configureEdge({
-  projections: [totalsV1, totalsV2, prices, balances, tallies],
+  projections: [totalsV1, totalsV2, prices, balances, tallies, guarded],
   registry: eventRegistry([Priced]),
   deciders: { pricing },
   snapshots: { pricing: { stateVersion: 1, every: 5 } },
