@@ -172,13 +172,15 @@ export class ProjectionDO extends DurableObject<ServerEnv> {
     return this.outcome(async () => {
       await this.caughtUpTo(ref, wait);
       const prefix = query.prefix ?? '';
-      // Keys between prefix and prefix + U+FFFF: an index range, no LIKE escaping needed.
+      // Keys between prefix and prefix + U+10FFFF, the last code point (SQLite compares UTF-8
+      // bytes, in which U+FFFF sorts before every character above it, an emoji say): an index
+      // range, no LIKE escaping needed.
       const from = query.after !== undefined && query.after >= prefix ? query.after : prefix;
       const rows = this.ctx.storage.sql
         .exec<{ key: string; state: string }>(
           `SELECT key, state FROM rows WHERE key ${query.after !== undefined && query.after >= prefix ? '>' : '>='} ? AND key < ? ORDER BY key LIMIT ?`,
           from,
-          `${prefix}\uffff`,
+          `${prefix}\u{10ffff}`,
           query.limit,
         )
         .toArray();

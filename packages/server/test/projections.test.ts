@@ -147,6 +147,28 @@ describe('edge projections', () => {
     expect(status.body).toMatchObject({ parked: 1, state: 'live', checkpoint: last });
   });
 
+  it('lists keys of every character, emoji included, with and without a prefix', async () => {
+    const store = freshStore('proj');
+    const t = await token({ store });
+    const r = await append(store, t, 'cart-e', [
+      newEvent('Added', { sku: 'tea', qty: 1 }),
+      newEvent('Added', { sku: '🍵 matcha', qty: 1 }),
+      newEvent('Added', { sku: 't🍵', qty: 1 }),
+      newEvent('Added', { sku: 'u', qty: 1 }),
+    ]);
+    const last = r.positions.at(-1);
+    const keys = async (query: string) =>
+      (
+        (await get(`/v1/stores/${store}/projections/totals?minPosition=${last}${query}`, t)).body
+          .rows as Json[]
+      )
+        .map((row) => row.key)
+        .sort();
+    expect(await keys('')).toEqual(['t🍵', 'tea', 'u', '🍵 matcha'].sort());
+    expect(await keys('&prefix=t')).toEqual(['t🍵', 'tea'].sort());
+    expect(await keys('&prefix=%F0%9F%8D%B5')).toEqual(['🍵 matcha']);
+  });
+
   it('a projection stopped by an event keeps its checkpoint just before it', async () => {
     const store = freshStore('proj');
     const t = await token({ store });
