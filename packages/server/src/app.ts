@@ -316,11 +316,12 @@ async function authorizeOnce(c: Ctx): Promise<Authorized> {
 }
 
 /**
- * A read's page size: the app's default when unset. Core's query schemas refuse a limit above
- * the default maximum; an app made with a smaller `maxPageSize` refuses above that one, alike.
+ * A read's page size: the app's default when unset, never above its maximum (an app may set a
+ * `maxPageSize` below the default page size). Core's query schemas refuse a limit above the
+ * default maximum; an app made with a smaller `maxPageSize` refuses above that one, alike.
  */
 function pageSize(limit: number | undefined, limits: Limits): number {
-  if (limit === undefined) return limits.defaultPageSize;
+  if (limit === undefined) return Math.min(limits.defaultPageSize, limits.maxPageSize);
   if (limit > limits.maxPageSize)
     throw validationError([
       { path: 'limit', message: `Too big: expected number to be <=${limits.maxPageSize}` },

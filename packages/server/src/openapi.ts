@@ -18,14 +18,20 @@ import { ListQuery, ParkedQuery, WaitQuery } from './projection-routes.ts';
 const schema = (s: z.ZodType, io: 'input' | 'output') =>
   z.toJSONSchema(s, { unrepresentable: 'any', io, target: 'openapi-3.0' });
 
-/** Query parameters of a query schema, one per object key; `maxLimit` bounds a `limit` parameter. */
+/**
+ * Query parameters of a query schema, one per object key; `maxLimit` bounds a `limit` parameter,
+ * but never above the schema's own maximum, which refuses anything larger whatever the app says.
+ */
 function queryParameters(s: z.ZodObject, maxLimit?: number) {
-  const json = schema(s, 'input') as { properties?: Record<string, object> };
+  const json = schema(s, 'input') as { properties?: Record<string, { maximum?: number }> };
   return Object.entries(json.properties ?? {}).map(([name, p]) => ({
     name,
     in: 'query',
     required: false,
-    schema: name === 'limit' && maxLimit !== undefined ? { ...p, maximum: maxLimit } : p,
+    schema:
+      name === 'limit' && maxLimit !== undefined
+        ? { ...p, maximum: Math.min(maxLimit, p.maximum ?? maxLimit) }
+        : p,
   }));
 }
 

@@ -149,6 +149,34 @@ describe('bad input is refused with a clear error and writes nothing', () => {
       expect(doc.paths[path]?.get?.parameters.find((p) => p.name === 'limit')?.schema.maximum, path).toBe(10);
   });
 
+  it('an app whose maximum page size is below the default page size serves at most its maximum', async () => {
+    const { store, t, post } = await setup();
+    expect(
+      (await post(JSON.stringify({ events: Array.from({ length: 12 }, () => newEvent()) }))).status,
+    ).toBe(200);
+    const app = createApp({ ...defaultLimits, maxPageSize: 10 }, { admission: false });
+    const get = (path: string) =>
+      app.fetch(new Request(`${BASE}${path}`, { headers: { authorization: `Bearer ${t}` } }), env);
+    for (const path of [`/v1/stores/${store}/events`, `/v1/stores/${store}/streams/acc-1/events`]) {
+      const unset = (await (await get(path)).json()) as { events: unknown[] };
+      expect(unset.events, path).toHaveLength(10);
+    }
+  });
+
+  it("the OpenAPI document never advertises a page size above what core's query schemas accept", async () => {
+    const app = createApp(
+      { ...defaultLimits, maxPageSize: defaultLimits.maxPageSize * 2 },
+      { admission: false },
+    );
+    const doc = (await (await app.fetch(new Request(`${BASE}/v1/openapi.json`), env)).json()) as {
+      paths: Record<string, { get?: { parameters: Array<{ name: string; schema: { maximum?: number } }> } }>;
+    };
+    for (const path of ['/v1/stores/{store}/events', '/v1/stores/{store}/streams/{stream}/events'])
+      expect(doc.paths[path]?.get?.parameters.find((p) => p.name === 'limit')?.schema.maximum, path).toBe(
+        defaultLimits.maxPageSize,
+      );
+  });
+
   it('unknown routes answer a 404 in the error shape', async () => {
     const res = await call('/v2/nothing');
     expect(res.status).toBe(404);
