@@ -142,6 +142,26 @@ describe('client projections', () => {
     db.close();
   });
 
+  it('reads the newest version of a projection a worker holds two versions of', async () => {
+    const doubled = defineProjection<Row>({
+      ...totals,
+      version: 2,
+      evolve: (r, e) => ({ count: r.count + 1, sum: r.sum + 2 * (e.data as { n: number }).n }),
+    });
+    // Listed newest first and newest last: the answer must not depend on the order.
+    for (const projections of [
+      [doubled, totals],
+      [totals, doubled],
+    ]) {
+      const c = new WorkerCore({ projections });
+      open.push(c);
+      await c.init({ url: 'http://unused', store: 's', dbName: `projections-${++dbs}`, sync: false });
+      await c.append('s', [{ type: 'Added', data: { key: 'a', n: 5 } }]);
+      expect(await c.readProjection('totals', 'a')).toEqual({ count: 1, sum: 10 });
+      expect(await c.queryProjection('totals')).toEqual([{ key: 'a', state: { count: 1, sum: 10 } }]);
+    }
+  });
+
   it('orders the log canonically: confirmed by server position, then pending in local order', () => {
     const e = (lp: number, position?: number) =>
       ({ lp, ...(position === undefined ? {} : { position }) }) as StoredEvent;

@@ -611,8 +611,14 @@ export class WorkerCore {
     );
   }
 
+  /**
+   * The newest version of a projection (as the edge answers with its newest ready one):
+   * every version a worker holds is caught up before its first read (see init).
+   */
   #projection(name: string) {
-    const d = this.#projections.definitions.find((p) => p.name === name);
+    let d: AnyProjection | undefined;
+    for (const p of this.#projections.definitions)
+      if (p.name === name && (!d || p.version > d.version)) d = p;
     if (!d) throw new ClientError('NotFound', `no projection named '${name}'`);
     return d;
   }
