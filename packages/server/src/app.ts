@@ -39,7 +39,13 @@ import { AUTHOR_KEY } from './log-row.ts';
 import { openApiDocument } from './openapi.ts';
 import { packEvents } from './packed.ts';
 import { mountProjectionRoutes } from './projection-routes.ts';
-import { didNotLand, mustNotLandAfterFailure } from './push-chain.ts';
+import {
+  conflictFrom,
+  didNotLand,
+  type FailedChain,
+  failedChain,
+  mustNotLandAfterFailure,
+} from './push-chain.ts';
 import { upcastAllForRead, upcastPage } from './read-upcast.ts';
 import type { GlobalReadScope, SequencerApi } from './sequencer-do.ts';
 import type { AppendInput, AppendOutcome, StreamApi } from './stream-do.ts';
@@ -168,10 +174,10 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
     });
     await Promise.all(
       [...byStream.values()].map(async (indexes) => {
-        let failed = false;
+        let chain: FailedChain | undefined;
         for (const i of indexes) {
-          results[i] = await pushOne(c, store, claims, commits[i], i, limits, sentBytes, failed);
-          failed ||= didNotLand(results[i]!.status);
+          results[i] = await pushOne(c, store, claims, commits[i], i, limits, sentBytes, chain);
+          if (chain === undefined && didNotLand(results[i]!.status)) chain = failedChain(commits[i]);
         }
       }),
     );
@@ -226,7 +232,7 @@ async function pushOne(
   index: number,
   limits: Limits,
   sentBytes: number,
-  afterFailedCommit: boolean,
+  failed: FailedChain | undefined,
 ): Promise<CommitResult> {
   const commitId = isRecord(raw) && typeof raw.commitId === 'string' ? raw.commitId : '';
   try {
@@ -244,7 +250,11 @@ async function pushOne(
       events: packEvents(events, AUTHOR_KEY, authorOf(claims), sentBytes),
     };
     if (commit.expectedVersion !== undefined) input.expectedVersion = commit.expectedVersion;
-    if (afterFailedCommit && mustNotLandAfterFailure(commit.expectedVersion)) input.afterFailedCommit = true;
+    if (failed && mustNotLandAfterFailure(commit.expectedVersion)) {
+      input.afterFailedCommit = true;
+      const from = conflictFrom(commit.expectedVersion, failed);
+      if (from !== undefined) input.expectedVersion = from;
+    }
     const outcome: AppendOutcome = await streamStub(c.env, store, commit.stream).append(input);
     switch (outcome.status) {
       case 'committed':

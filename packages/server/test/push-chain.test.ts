@@ -51,17 +51,33 @@ describe('push: nothing lands on top of a commit of its stream that did not', ()
     expect(await streamIds('acct')).toEqual([first.id, other.id]);
   });
 
-  it("answers that conflict with the events after the commit's own expected version", async () => {
+  it('answers that conflict with the events after the version its writer saw under the failed commits', async () => {
     const { push, streamIds } = await setup();
     const stored = [newEvent(), newEvent(), newEvent()];
     for (const [i, e] of stored.entries())
       expect((await push([commit('acct', [e], i)]))[0]?.status).toBe('committed');
-    // The stream is at 3: D (decided at 1) conflicts; W (decided after D, at 2) has not seen 3.
+    // The stream is at 3: D (decided at 1) conflicts; W was decided after D, at 2, but that 2
+    // counts D's event: W's writer has seen versions up to 1 only, so it gets [2, 3] as D does.
     const results = await push([commit('acct', [newEvent()], 1), commit('acct', [newEvent()], 2)]);
     expect(results.map((r) => r.status)).toEqual(['conflict', 'conflict']);
     expect(results.map((r) => r.version)).toEqual([3, 3]);
     expect(results[0]?.events?.map((e) => e.id)).toEqual([stored[1]?.id, stored[2]?.id]);
-    expect(results[1]?.events?.map((e) => e.id)).toEqual([stored[2]?.id]);
+    expect(results[1]?.events?.map((e) => e.id)).toEqual([stored[1]?.id, stored[2]?.id]);
+    // After a commit that named no version, a later one answers after its own expected version.
+    const anyFirst = await push([
+      commit('acct', [{ ...newEvent(), type: '$bad' }]),
+      commit('acct', [newEvent()], 2),
+    ]);
+    expect(anyFirst.map((r) => r.status)).toEqual(['rejected', 'conflict']);
+    expect(anyFirst[1]?.events?.map((e) => e.id)).toEqual([stored[2]?.id]);
+    // The base is the first failed commit's, not a later one's.
+    const three = await push([
+      commit('acct', [newEvent()], 'no_stream'),
+      commit('acct', [newEvent()], 1),
+      commit('acct', [newEvent()], 2),
+    ]);
+    expect(three.map((r) => r.status)).toEqual(['conflict', 'conflict', 'conflict']);
+    for (const r of three) expect(r.events?.map((e) => e.id)).toEqual(stored.map((e) => e.id));
     expect(await streamIds('acct')).toEqual(stored.map((e) => e.id));
   });
 
