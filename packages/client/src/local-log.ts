@@ -440,7 +440,7 @@ export class LocalLog {
       throw e;
     }
     // A throw here (a row that cannot be stored) must not leave the record added above.
-    await abortOnThrow(tx, () => this.projections.apply(tx, events));
+    await abortOnThrow(tx, () => this.projections.apply(tx, events, undefined, tail));
     await done;
     const next = this.#cache ?? { tail: 0, versions: new Map<string, number>() };
     next.tail = lp;

@@ -162,6 +162,35 @@ describe('client projections', () => {
     }
   });
 
+  it('tabs of two builds, with different projection versions, each fold every write', async () => {
+    const v1 = defineProjection<number>({
+      name: 'count',
+      version: 1,
+      key: (e) => e.stream,
+      initialState: () => 0,
+      evolve: (n) => n + 1,
+    });
+    const v2 = defineProjection<number>({ ...v1, version: 2, evolve: (n) => n + 10 });
+    const name = `projections-${++dbs}`;
+    const oldTab = new WorkerCore({ projections: [v1] });
+    const newTab = new WorkerCore({ projections: [v2] });
+    open.push(oldTab, newTab);
+    await oldTab.init({ url: 'http://unused', store: 's', dbName: name, sync: false });
+    await newTab.init({ url: 'http://unused', store: 's', dbName: name, sync: false });
+    // Each writes once, with only its own projection in the transaction.
+    await oldTab.append('s1', [{ type: 'X', data: {} }]);
+    await newTab.append('s1', [{ type: 'X', data: {} }]);
+    expect(await newTab.readProjection('count', 's1')).toBe(20);
+    // The old tab writes again; the new tab hears of it and catches up without writing.
+    await oldTab.append('s1', [{ type: 'X', data: {} }]);
+    for (let i = 0; i < 100 && (await newTab.readProjection('count', 's1')) !== 30; i++)
+      await new Promise((r) => setTimeout(r, 5));
+    expect(await newTab.readProjection('count', 's1')).toBe(30);
+    expect(await oldTab.readProjection('count', 's1')).toBe(3);
+    const status = await newTab.projectionStatus();
+    expect(status.map((p) => [p.name, p.version, p.checkpoint, p.head])).toEqual([['count', 2, 3, 3]]);
+  });
+
   it('orders the log canonically: confirmed by server position, then pending in local order', () => {
     const e = (lp: number, position?: number) =>
       ({ lp, ...(position === undefined ? {} : { position }) }) as StoredEvent;

@@ -71,8 +71,18 @@ export class ProjectionRunner {
     return this.definitions.length > 0;
   }
 
-  /** Folds `events` (new local appends, or events after every checkpoint) into every projection. */
-  async apply(tx: Tx, events: readonly StoredEvent[], only = this.definitions): Promise<void> {
+  /**
+   * Folds `events` (new local appends, or events after every checkpoint) into every projection.
+   * `after` is the log's tail before them: a projection whose checkpoint is behind it missed
+   * records some other writer added (a tab running a build without this projection), and is
+   * refolded from the whole log instead, in this transaction.
+   */
+  async apply(
+    tx: Tx,
+    events: readonly StoredEvent[],
+    only = this.definitions,
+    after?: number,
+  ): Promise<void> {
     if (!this.active || events.length === 0) return;
     // Local positions identify events in checkpoints and parked records.
     const envelopes: EventEnvelope[] = events.map(toEnvelope);
@@ -81,7 +91,10 @@ export class ProjectionRunner {
     for (const e of events) if (e.lp > lp) lp = e.lp;
     // Every projection's keys pass and fold share one upcast per event.
     const upcast = upcastOnce(this.upcast);
-    await Promise.all(only.map((d) => this.#applyOne(tx, d, envelopes, lp, upcast)));
+    const behind = (
+      await Promise.all(only.map((d) => this.#applyOne(tx, d, envelopes, lp, upcast, after)))
+    ).flatMap((missed, i) => (missed ? [only[i]!] : []));
+    await this.rebuild(tx, behind);
   }
 
   /**
@@ -90,7 +103,12 @@ export class ProjectionRunner {
    * such a local event touched (`unsettled`: the outbox's records before the pull), the
    * incremental fold would have the wrong order there: that projection is rebuilt instead.
    */
-  async applyPulled(tx: Tx, foreign: readonly StoredEvent[], unsettled: readonly LogRecord[]): Promise<void> {
+  async applyPulled(
+    tx: Tx,
+    foreign: readonly StoredEvent[],
+    unsettled: readonly LogRecord[],
+    after?: number,
+  ): Promise<void> {
     if (!this.active || foreign.length === 0) return;
     const local = unsettled.flatMap((r) => r.events);
     const localStreams = new Set(local.map((e) => e.stream));
@@ -110,7 +128,7 @@ export class ProjectionRunner {
       }
       (clash ? rebuild : apply).push(d);
     }
-    await this.apply(tx, foreign, apply);
+    await this.apply(tx, foreign, apply, after);
     await this.rebuild(tx, rebuild);
   }
 
@@ -120,7 +138,8 @@ export class ProjectionRunner {
     all: EventEnvelope[],
     lp: number,
     upcast: (e: EventEnvelope) => EventEnvelope,
-  ): Promise<void> {
+    after: number | undefined,
+  ): Promise<boolean> {
     const p = projectionId(d);
     const rows = tx.objectStore('rows');
     const checkpoints = tx.objectStore('checkpoints');
@@ -130,9 +149,11 @@ export class ProjectionRunner {
     const keys = keysOfBatch(d, all, options);
     const [stored, state] = await Promise.all([checkpoints.get(p), readRows(rows, p, keys)]);
     const cp: Checkpoint = stored ?? { p, lp: 0, parked: [] };
-    if (cp.stopped) return;
+    if (cp.stopped) return false;
+    // Records were added after the checkpoint without this projection: refold (the caller).
+    if (after !== undefined && cp.lp < after) return true;
     const events = all.filter((e) => (e.position ?? 0) > cp.lp);
-    if (events.length === 0) return;
+    if (events.length === 0) return false;
     // The edge's rule and form: a state JSON cannot hold parks the event that made it (storing
     // it could fail the transaction, and with it every append of its group), and a row holds
     // what its JSON text reads back as (a `Date` is its ISO text), so one definition gives the
@@ -155,6 +176,7 @@ export class ProjectionRunner {
     }
     cp.lp = Math.max(cp.lp, lp);
     await checkpoints.put(cp);
+    return false;
   }
 
   /** An empty record went in at `to` after `tail`: checkpoints that were at the tail move on. */
@@ -187,5 +209,14 @@ export class ProjectionRunner {
     ]);
     const events = canonicalOrder(records.flatMap((r) => eventsOf(r)));
     await this.apply(tx, events, only);
+    // The checkpoints stand at the log's tail, which removed events may have left above the
+    // last event folded: the next write then comes right after them (see `apply`'s `after`).
+    const tail = records.at(-1)?.to ?? 0;
+    await Promise.all(
+      only.map(async (d) => {
+        const cp = await checkpoints.get(projectionId(d));
+        if (cp && !cp.stopped && cp.lp < tail) await checkpoints.put({ ...cp, lp: tail });
+      }),
+    );
   }
 }

@@ -322,7 +322,7 @@ export class SyncStore {
           rebase.set(e.stream, Math.max(rebase.get(e.stream) ?? 0, e.version));
       const { rejected, changed } = await this.#rebase(tx, rebase);
       if (changed) await this.deps.projections.rebuild(tx);
-      else await this.deps.projections.applyPulled(tx, foreign, records);
+      else await this.deps.projections.applyPulled(tx, foreign, records, tail);
       const newTail = changed ? await tailKey(log) : lp;
       return {
         reached: m.pulled,

@@ -211,6 +211,8 @@ export class WorkerCore {
       write: (tail) => {
         this.#log.invalidate();
         this.#written(tail, false);
+        // A tab running another build may write without this worker's projections.
+        void this.#catchUpProjections().catch(() => undefined);
       },
       status: (status) => {
         if (this.#status.leader) return;
