@@ -319,6 +319,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
       if (state?.claims && hasExpired(state.claims, now)) this.expire(ws, state);
       else if (state && !state.claims) {
         if (awaitAuth(ws, state)) this.save(ws, state);
+        else this.sockets.delete(ws);
       } else sendTo(ws, { type: 'heartbeat', head: this.head });
     }
     if (sockets.length > 0) await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
@@ -391,6 +392,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     state.subs = [];
     this.save(ws, state);
     closeExpired(ws);
+    this.sockets.delete(ws);
   }
 
   private load(ws: WebSocket): SocketState | undefined {
@@ -398,7 +400,8 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     if (cached) return cached;
     const parsed = SocketState.safeParse(ws.deserializeAttachment());
     if (!parsed.success) return undefined;
-    this.sockets.set(ws, parsed.data);
+    // A socket on its way out is not remembered (webSocketClose may have run already).
+    if (ws.readyState === WebSocket.READY_STATE_OPEN) this.sockets.set(ws, parsed.data);
     return parsed.data;
   }
 

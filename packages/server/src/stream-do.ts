@@ -335,6 +335,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
       if (state?.claims && hasExpired(state.claims, now)) this.expire(ws, state);
       else if (state && !state.claims) {
         if (awaitAuth(ws, state)) this.save(ws, state);
+        else this.sockets.delete(ws);
       } else sendTo(ws, { type: 'heartbeat', head });
     }
     if (sockets.length > 0) await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
@@ -385,6 +386,14 @@ export class StreamDO extends DurableObject<ServerEnv> {
         const { id, after = 0, filter } = message;
         const sub: StreamSocketState['subs'][number] = { id, cursor: after };
         if (filter?.types) sub.types = filter.types;
+        // The subscription is kept in the socket's attachment once caught up: one that cannot
+        // be (over the attachment's size limit) is refused now, before any catch-up.
+        if (!fits(ws, { ...socket, subs: [...socket.subs.filter((s) => s.id !== id), sub] })) {
+          ws.serializeAttachment(socket);
+          sendTo(ws, { type: 'error', subscription: id, error: filterTooLarge() });
+          return;
+        }
+        ws.serializeAttachment(socket);
         await this.catchUp(ws, socket, sub);
         return;
       }
@@ -441,11 +450,17 @@ export class StreamDO extends DurableObject<ServerEnv> {
           if (matching.length > 0) sendTo(ws, { type: 'events', subscription: sub.id, events: matching });
           sub.cursor = page.at(-1)?.position ?? sub.cursor;
           if (page.length === this.catchUpPage) return false;
-          sendTo(ws, { type: 'caught-up', subscription: sub.id, position: sub.cursor });
           const fresh = this.load(ws);
           if (!fresh?.claims) return true;
+          const before = fresh.subs;
           fresh.subs = [...fresh.subs.filter((s) => s.id !== sub.id), sub];
-          this.save(ws, fresh);
+          if (!this.save(ws, fresh)) {
+            // Other subscriptions grew the attachment meanwhile: refused, and nothing kept.
+            fresh.subs = before;
+            sendTo(ws, { type: 'error', subscription: sub.id, error: filterTooLarge() });
+            return true;
+          }
+          sendTo(ws, { type: 'caught-up', subscription: sub.id, position: sub.cursor });
           return true;
         });
         if (done) break;
@@ -500,6 +515,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
     this.catchingUp.get(ws)?.clear();
     this.save(ws, state);
     closeExpired(ws);
+    this.sockets.delete(ws);
   }
 
   private load(ws: WebSocket): StreamSocketState | undefined {
@@ -507,14 +523,20 @@ export class StreamDO extends DurableObject<ServerEnv> {
     if (cached) return cached;
     const parsed = StreamSocketState.safeParse(ws.deserializeAttachment());
     if (!parsed.success) return undefined;
-    this.sockets.set(ws, parsed.data);
+    // A socket on its way out is not remembered (webSocketClose may have run already).
+    if (ws.readyState === WebSocket.READY_STATE_OPEN) this.sockets.set(ws, parsed.data);
     return parsed.data;
   }
 
-  /** Keeps the state in memory and in the attachment, which survives hibernation. */
-  private save(ws: WebSocket, state: StreamSocketState): void {
-    this.sockets.set(ws, state);
-    ws.serializeAttachment(state);
+  /**
+   * Keeps the state in the attachment, which survives hibernation, and in memory; false (and
+   * nothing kept) when it is over the attachment's size limit. Never throws: a broadcast saves
+   * every socket's cursors after a commit that is already durable.
+   */
+  private save(ws: WebSocket, state: StreamSocketState): boolean {
+    if (!fits(ws, state)) return false;
+    if (ws.readyState === WebSocket.READY_STATE_OPEN) this.sockets.set(ws, state);
+    return true;
   }
 
   private lastPosition(): number {
@@ -617,3 +639,16 @@ export class StreamDO extends DurableObject<ServerEnv> {
     throw error('Internal', 'injected stream fault');
   }
 }
+
+/** Writes `state` to the socket's attachment; false when it is over the size limit (16 KiB). */
+function fits(ws: WebSocket, state: StreamSocketState): boolean {
+  try {
+    ws.serializeAttachment(state);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const filterTooLarge = () =>
+  validationError([{ path: 'filter', message: 'subscription filter too large' }]).toWire();

@@ -469,3 +469,31 @@ describe('WebSocket sockets that never authenticate', () => {
     }
   });
 });
+
+describe('a stream subscription too large to keep', () => {
+  it('is refused, and appends and the other subscriptions go on', async () => {
+    const { store, t, append } = await setup();
+    await append('big-1', 1);
+    const socket = await open(store, t, 'big-1');
+    const other = await open(store, t, 'big-1');
+    other.send({ type: 'subscribe', id: 'plain' });
+    await other.until((m) => m.some((x) => x.type === 'caught-up'), 'caught-up');
+    // About 9 KB of types each: the first fits in the socket's attachment (16 KiB), two do not.
+    const types = (n: number) =>
+      Array.from({ length: 99 }, (_, i) => `T${n}-${i}-${'x'.repeat(85)}`).concat(['Tested']);
+    socket.send({ type: 'subscribe', id: 'a', filter: { types: types(1) } });
+    await socket.until((m) => m.some((x) => x.type === 'caught-up'), 'caught-up a');
+    socket.send({ type: 'subscribe', id: 'b', filter: { types: types(2) } });
+    await socket.until((m) => m.some((x) => x.type === 'error'), 'the refusal');
+    expect(socket.messages.find((m) => m.type === 'error')).toMatchObject({
+      subscription: 'b',
+      error: { code: 'Validation' },
+    });
+    // The stream still takes appends, and both live subscriptions hear them.
+    for (let i = 0; i < 2; i++) await append('big-1', 1);
+    await socket.until((m) => eventsOf(m, 'a').length >= 3, 'live events on a');
+    await other.until((m) => eventsOf(m, 'plain').length >= 3, 'live events on plain');
+    socket.ws.close(1000);
+    other.ws.close(1000);
+  });
+});
