@@ -1,5 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { Admission, admissionFromEnv, defaultAdmission, TokenBucket } from './admission.ts';
+import {
+  Admission,
+  addressKey,
+  admissionFromEnv,
+  admissionPolicy,
+  defaultAdmission,
+  TokenBucket,
+} from './admission.ts';
 
 describe('token bucket', () => {
   it('admits a burst, then refuses with the wait until enough tokens are back', () => {
@@ -23,7 +30,12 @@ describe('admission per store', () => {
   it('slows the store over its rate and keeps serving the others', () => {
     let now = 0;
     const gate = new Admission(
-      { requestsPerSecond: 1, requestBurst: 2, writeBytesPerSecond: 100, writeBurstBytes: 1_000 },
+      admissionPolicy({
+        requestsPerSecond: 1,
+        requestBurst: 2,
+        writeBytesPerSecond: 100,
+        writeBurstBytes: 1_000,
+      }),
       () => now,
     );
     expect(gate.admit('a', 0)).toEqual({ ok: true });
@@ -45,5 +57,34 @@ describe('admission per store', () => {
       requestsPerSecond: 5,
     });
     expect(() => admissionFromEnv('{"requestsPerSecond":-1}')).toThrow();
+  });
+});
+
+describe('anonymous admission per client address', () => {
+  it('keys IPv4 addresses as they are and IPv6 ones by their /64', () => {
+    expect(addressKey('203.0.113.9')).toBe('203.0.113.9');
+    expect(addressKey('::ffff:203.0.113.9')).toBe('203.0.113.9');
+    expect(addressKey('2001:db8:1:2:3:4:5:6')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:DB8:1:2::ff')).toBe('2001:db8:1:2::/64');
+    expect(addressKey('2001:db8::1')).toBe('2001:db8:0:0::/64');
+    expect(addressKey(undefined)).toBe('unknown');
+  });
+
+  it('refuses an address over its burst, serves other addresses and leaves the stores alone', () => {
+    let now = 0;
+    const gate = new Admission(
+      admissionPolicy({ requestBurst: 1, anonymousRequestsPerSecond: 1, anonymousRequestBurst: 2 }),
+      () => now,
+    );
+    expect(gate.admitAnonymous('a')).toEqual({ ok: true });
+    expect(gate.anonymousLeft('a')).toBe(true);
+    expect(gate.admitAnonymous('a')).toEqual({ ok: true });
+    expect(gate.anonymousLeft('a')).toBe(false);
+    expect(gate.admitAnonymous('a')).toEqual({ ok: false, retryAfterMs: 1_000, scope: 'anonymous requests' });
+    expect(gate.anonymousLeft('b')).toBe(true);
+    expect(gate.admitAnonymous('b')).toEqual({ ok: true });
+    expect(gate.admit('a', 0)).toEqual({ ok: true });
+    now = 1_000;
+    expect(gate.admitAnonymous('a')).toEqual({ ok: true });
   });
 });

@@ -20,7 +20,7 @@ import {
 import { type Context, Hono } from 'hono';
 import type { ContentfulStatusCode } from 'hono/utils/http-status';
 import { z } from 'zod';
-import { type AdmissionPolicy, admission } from './admission.ts';
+import { type AdmissionPolicy, admission, type Payer } from './admission.ts';
 import { mountAggregateRoutes } from './aggregate-routes.ts';
 import {
   bearerToken,
@@ -28,7 +28,9 @@ import {
   checkStore,
   checkStream,
   checkWriter,
+  isKnownToken,
   jwtSecret,
+  MAX_TOKEN_CHARS,
   verifyToken,
 } from './auth.ts';
 import { parseWith, readJsonSized } from './body.ts';
@@ -65,8 +67,11 @@ const PushEnvelope = (limits: Limits) =>
   z.object({ commits: z.array(z.unknown()).min(1).max(limits.maxCommitsPerPush) });
 
 export interface AppOptions {
-  /** Per-store rate limits (admission.ts); default from `EDGELOG_ADMISSION`, else `defaultAdmission`; `false` turns them off. */
-  admission?: AdmissionPolicy | false;
+  /**
+   * Rate limits (admission.ts): any fields of a policy, over `defaultAdmission`; default from
+   * `EDGELOG_ADMISSION`, else `defaultAdmission`; `false` turns them off.
+   */
+  admission?: Partial<AdmissionPolicy> | false;
 }
 
 /** The v1 HTTP API. Every error, thrown anywhere, becomes `{ error }` in `onError`. */
@@ -75,7 +80,7 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
   // CORS first: preflights are answered before admission counts them, and a 429 carries the
   // grant, so a page on another origin can read its Retry-After.
   app.use('*', corsMiddleware);
-  app.use('/v1/stores/:store/*', admission(options.admission, limits.maxRequestBytes, authenticated));
+  app.use('/v1/stores/:store/*', admission(options.admission, limits.maxRequestBytes, payerOf));
 
   app.onError((err, c) => {
     const wire = toWireError(err);
@@ -194,9 +199,8 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
       'x-edgelog-store': store,
       'x-edgelog-stream': stream,
     });
-    const token = bearerToken(c.req.header('authorization'));
-    if (token) {
-      const claims = await verifyToken(token, jwtSecret(c.env));
+    if (bearerToken(c.req.header('authorization'))) {
+      const claims = await claimsOf(c);
       checkStore(claims, store);
       checkStream(claims, stream);
       headers.set('x-edgelog-claims', JSON.stringify(claims));
@@ -209,9 +213,8 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
       return c.json({ error: { code: 'Validation', message: 'expected a WebSocket upgrade' } }, 426);
     const store = parseWith(StoreName, c.req.param('store'), 'store');
     const headers = new Headers({ Upgrade: 'websocket', 'x-edgelog-store': store });
-    const token = bearerToken(c.req.header('authorization'));
-    if (token) {
-      const claims = await verifyToken(token, jwtSecret(c.env));
+    if (bearerToken(c.req.header('authorization'))) {
+      const claims = await claimsOf(c);
       checkStore(claims, store);
       headers.set('x-edgelog-claims', JSON.stringify(claims));
     }
@@ -296,33 +299,51 @@ function isFinal(error: WireError): boolean {
 
 type Authorized = { store: string; claims: Claims };
 
-/** Each request's authorization, made once for admission and the route. */
-const authorizations = new WeakMap<Request, Promise<Authorized>>();
-
 /** Verifies the bearer token and that it belongs to the path's store (401, 403). */
-function authorize(c: Ctx): Promise<Authorized> {
-  let authorized = authorizations.get(c.req.raw);
-  if (!authorized) {
-    authorized = authorizeOnce(c);
-    authorizations.set(c.req.raw, authorized);
-  }
-  return authorized;
-}
-
-/** Whether the request carries a good token for its store: only those are charged to the store. */
-const authenticated = (c: Ctx): Promise<boolean> =>
-  authorize(c).then(
-    () => true,
-    () => false,
-  );
-
-async function authorizeOnce(c: Ctx): Promise<Authorized> {
+async function authorize(c: Ctx): Promise<Authorized> {
   const store = parseWith(StoreName, c.req.param('store'), 'store');
-  const token = bearerToken(c.req.header('authorization'));
-  if (!token) throw error('Unauthorized', 'missing Authorization: Bearer <token>');
-  const claims = await verifyToken(token, jwtSecret(c.env));
+  const claims = await claimsOf(c);
   checkStore(claims, store);
   return { store, claims };
+}
+
+/** Each request's token check, made once for admission and the route. */
+const tokenChecks = new WeakMap<Request, Promise<Claims>>();
+
+/** The claims of the request's bearer token, verified (401 otherwise), whatever store they name. */
+function claimsOf(c: Ctx): Promise<Claims> {
+  let claims = tokenChecks.get(c.req.raw);
+  if (!claims) {
+    claims = checkToken(c);
+    tokenChecks.set(c.req.raw, claims);
+  }
+  return claims;
+}
+
+async function checkToken(c: Ctx): Promise<Claims> {
+  const token = bearerToken(c.req.header('authorization'));
+  if (!token) throw error('Unauthorized', 'missing Authorization: Bearer <token>');
+  return verifyToken(token, jwtSecret(c.env));
+}
+
+/**
+ * Who pays for a request in admission: the store its token verifies for, else its client's
+ * address. No Authorization header (a browser's WebSocket upgrade), or a token too long to be
+ * one, is anonymous without any decoding.
+ */
+function payerOf(c: Ctx): Payer {
+  const token = bearerToken(c.req.header('authorization'));
+  if (token === undefined || token.length > MAX_TOKEN_CHARS) return { kind: 'anonymous' };
+  const secret = c.env?.EDGELOG_JWT_SECRET;
+  return {
+    kind: 'token',
+    known: secret !== undefined && isKnownToken(token, secret),
+    store: () =>
+      claimsOf(c).then(
+        (claims) => claims.store,
+        () => undefined,
+      ),
+  };
 }
 
 /**

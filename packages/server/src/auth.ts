@@ -78,13 +78,25 @@ export const TOKEN_EXPIRED = 'token has expired';
 export const hasExpired = (claims: Claims, nowSeconds = Date.now() / 1000): boolean =>
   claims.exp <= nowSeconds;
 
+/**
+ * Longer than any token with valid claims (100 stream prefixes of 200 characters encode to
+ * about 28,000): refused without being decoded.
+ */
+export const MAX_TOKEN_CHARS = 32 * 1024;
+
+const cacheKey = (token: string, secret: string) => `${secret.length}:${secret}:${token}`;
+
+/** Whether this isolate has verified the token's signature and claims lately (its expiry aside). */
+export const isKnownToken = (token: string, secret: string): boolean => verified.has(cacheKey(token, secret));
+
 /** Verifies an HS256 JWT and returns its claims; throws Unauthorized (401) otherwise. */
 export async function verifyToken(
   token: string,
   secret: string,
   nowSeconds = Date.now() / 1000,
 ): Promise<Claims> {
-  const key = `${secret.length}:${secret}:${token}`;
+  if (token.length > MAX_TOKEN_CHARS) throw unauthorized('malformed token');
+  const key = cacheKey(token, secret);
   const claims = verified.get(key) ?? (await verifySignedClaims(token, secret));
   if (hasExpired(claims, nowSeconds)) throw unauthorized(TOKEN_EXPIRED);
   if (!verified.has(key)) {

@@ -6,12 +6,24 @@ import { BASE, freshStore, newEvent, token } from './helpers.ts';
 
 // An app with tiny per-store limits that refill so slowly (one token per 1,000 s) that no
 // token comes back while a test runs: what is admitted is exactly the burst.
+// Anonymous requests (no good token) have a burst of 5 per client address.
 const app = createApp(defaultLimits, {
-  admission: { requestsPerSecond: 0.001, requestBurst: 12, writeBytesPerSecond: 1, writeBurstBytes: 40_000 },
+  admission: {
+    requestsPerSecond: 0.001,
+    requestBurst: 12,
+    writeBytesPerSecond: 1,
+    writeBurstBytes: 40_000,
+    anonymousRequestsPerSecond: 0.001,
+    anonymousRequestBurst: 5,
+  },
 });
 
-async function send(path: string, t: string, json?: unknown): Promise<Response> {
-  const headers = new Headers({ authorization: `Bearer ${t}` });
+/** A client address of its own for each test, so tests never share an anonymous bucket. */
+let addresses = 0;
+const freshAddress = () => `10.0.${Math.floor(++addresses / 250)}.${(addresses % 250) + 1}`;
+
+async function send(path: string, t: string, json?: unknown, address = freshAddress()): Promise<Response> {
+  const headers = new Headers({ authorization: `Bearer ${t}`, 'cf-connecting-ip': address });
   const init: RequestInit = { headers };
   if (json !== undefined) {
     const body = JSON.stringify(json);
@@ -99,11 +111,13 @@ describe('admission charges a store only for requests with a good token for it',
     ]);
     const expired = await token({ store, exp: Math.floor(Date.now() / 1000) - 1 });
     const path = `/v1/stores/${store}/events?limit=1`;
+    // Each from an address of its own, within its anonymous burst: they are answered 401 / 403.
     const strangers = await Promise.all(
       Array.from({ length: 40 }, (_, i) => {
         const bad = [undefined, wrongSecret, otherStore, expired][i % 4];
-        const headers = bad ? { authorization: `Bearer ${bad}` } : undefined;
-        return app.fetch(new Request(`${BASE}${path}`, headers ? { headers } : {}), env);
+        const headers: Record<string, string> = { 'cf-connecting-ip': `2001:db8:${i}::1` };
+        if (bad) headers.authorization = `Bearer ${bad}`;
+        return app.fetch(new Request(`${BASE}${path}`, { headers }), env);
       }),
     );
     expect(new Set(strangers.map((r) => r.status))).toEqual(new Set([401, 403]));
@@ -152,5 +166,100 @@ describe('admission and CORS', () => {
       expect(r.headers.get('access-control-expose-headers')).toContain('Retry-After');
     }
     await Promise.all(answers.map((r) => r.body?.cancel()));
+  });
+});
+
+describe('admission: requests no store pays for take from an anonymous bucket of their address', () => {
+  const anonymous = (path: string, address: string, bearer?: string) => {
+    const headers: Record<string, string> = { 'cf-connecting-ip': address };
+    if (bearer) headers.authorization = `Bearer ${bearer}`;
+    return app.fetch(new Request(`${BASE}${path}`, { headers }), env);
+  };
+
+  it("a token-less or forged-token flood from one address gets 429; the tenant's requests and other addresses pass", async () => {
+    const store = freshStore('anon');
+    const [good, forged] = await Promise.all([token({ store }), token({ store }, 'not-the-secret')]);
+    const flooder = freshAddress();
+    const path = `/v1/stores/${store}/events?limit=1`;
+    // The tenant's token is known to the isolate before the flood (its first request).
+    expect((await send(path, good, undefined, flooder)).status).toBe(200);
+    const flood = await Promise.all(
+      Array.from({ length: 20 }, (_, i) => anonymous(path, flooder, i % 2 ? forged : undefined)),
+    );
+    const statuses = flood.map((r) => r.status);
+    expect(statuses.filter((s) => s === 401)).toHaveLength(5);
+    expect(statuses.filter((s) => s === 429)).toHaveLength(15);
+    const refused = flood.find((r) => r.status === 429);
+    expect(Number(refused?.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    const body = (await refused?.json()) as { error: { code: string; details: { scope: string } } };
+    expect(body.error).toMatchObject({ code: 'RateLimited', details: { scope: 'anonymous requests' } });
+    // The tenant, from the flooding address and from another one, uses its own buckets.
+    const own = [];
+    for (let i = 0; i < 10; i++)
+      own.push((await send(path, good, undefined, i % 2 ? flooder : freshAddress())).status);
+    expect(own).toEqual(Array(10).fill(200));
+    // A token the isolate has not verified yet is not checked from an address out of requests
+    // (so a forged-token flood costs no signature check each); from another address it is.
+    const fresh = await token({ store, sub: 'new' });
+    expect((await send(path, fresh, undefined, flooder)).status).toBe(429);
+    expect((await send(path, fresh)).status).toBe(200);
+    // Another address without a token is answered (401), not refused for the flood.
+    expect((await anonymous(path, '2001:db8:ffff:1::7')).status).toBe(401);
+    // Addresses of one IPv6 /64 are one client.
+    const sameHost = await Promise.all(
+      Array.from({ length: 6 }, (_, i) => anonymous(path, `2001:db8:abcd:1::${i + 1}`)),
+    );
+    expect(sameHost.map((r) => r.status).sort()).toEqual([401, 401, 401, 401, 401, 429]);
+    await Promise.all([...flood, ...sameHost].map((r) => (r.bodyUsed ? undefined : r.body?.cancel())));
+  });
+
+  it('WebSocket upgrades without a token beyond the anonymous burst get 429; another address still connects', async () => {
+    const store = freshStore('anonws');
+    const address = freshAddress();
+    const upgrade = (path: string, from: string) =>
+      app.fetch(
+        new Request(`${BASE}${path}`, { headers: { upgrade: 'websocket', 'cf-connecting-ip': from } }),
+        env,
+      );
+    const answers: Response[] = [];
+    for (let i = 0; i < 8; i++)
+      answers.push(
+        await upgrade(i % 2 ? `/v1/stores/${store}/ws` : `/v1/stores/${store}/streams/s-${i}/ws`, address),
+      );
+    expect(answers.map((r) => r.status)).toEqual([101, 101, 101, 101, 101, 429, 429, 429]);
+    expect(answers[5]?.headers.get('retry-after')).not.toBeNull();
+    const other = await upgrade(`/v1/stores/${store}/ws`, freshAddress());
+    expect(other.status).toBe(101);
+    for (const r of [...answers, other]) {
+      if (!r.webSocket) continue;
+      r.webSocket.accept();
+      r.webSocket.close(1000, 'done');
+    }
+  });
+
+  it('a token too long to be one is refused unread, and charged to its address', async () => {
+    const store = freshStore('long');
+    const address = freshAddress();
+    const long = `${'a'.repeat(20_000)}.${'b'.repeat(20_000)}.c`;
+    const answers = [];
+    for (let i = 0; i < 6; i++) answers.push(await anonymous(`/v1/stores/${store}/events`, address, long));
+    expect(answers.map((r) => r.status)).toEqual([401, 401, 401, 401, 401, 429]);
+    const body = (await answers[0]?.json()) as { error: { message: string } };
+    expect(body.error.message).toBe('malformed token');
+    await Promise.all(answers.map((r) => (r.bodyUsed ? undefined : r.body?.cancel())));
+  });
+
+  it("a valid token sent to another store's paths is charged to its own store", async () => {
+    const [mine, theirs] = [freshStore('own'), freshStore('target')];
+    const [tMine, tTheirs] = await Promise.all([token({ store: mine }), token({ store: theirs })]);
+    const address = freshAddress();
+    const wrongPath = [];
+    for (let i = 0; i < 12; i++)
+      wrongPath.push((await send(`/v1/stores/${theirs}/events?limit=1`, tMine, undefined, address)).status);
+    expect(wrongPath).toEqual(Array(12).fill(403));
+    expect((await send(`/v1/stores/${mine}/events?limit=1`, tMine)).status).toBe(429);
+    expect((await send(`/v1/stores/${theirs}/events?limit=1`, tTheirs)).status).toBe(200);
+    // Nor did it take from the address's anonymous bucket.
+    expect((await anonymous(`/v1/stores/${theirs}/events`, address)).status).toBe(401);
   });
 });
