@@ -20,7 +20,8 @@ const args = [
   '--persist-to',
   join(root, '.wrangler', 'state'),
 ];
-// Without .dev.vars the documented development secret is injected; the Worker itself has no default.
+// Unless the secret is from .dev.vars, the one found (.env's or the documented development
+// secret) is passed as well; the Worker itself has no default.
 if (source !== '.dev.vars') args.push('--var', `EDGELOG_JWT_SECRET:${secret}`);
 // The demo hands out development tokens (POST /demo/token); never set this in a deployment.
 args.push('--var', 'EDGELOG_DEMO:1');

@@ -2,24 +2,27 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseDotenv } from './dotenv.mjs';
+import { wranglerDevVars } from './dotenv.mjs';
 
 export const root = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 
-/** Development default, used only when .dev.vars has no EDGELOG_JWT_SECRET. Never in production. */
+/** Development default, used only when wrangler's files hold no EDGELOG_JWT_SECRET. Never in production. */
 export const DEV_DEFAULT_SECRET = 'edgelog-dev-secret-do-not-use-in-production';
 
-/** Values of `.dev.vars`, read as wrangler reads them (dotenv.mjs), or {} when there is none. */
+/** The local variables wrangler dev reads (`.dev.vars`, else `.env`, `.env.local`: dotenv.mjs). */
 export function devVars() {
-  const file = join(root, '.dev.vars');
-  return existsSync(file) ? parseDotenv(readFileSync(file, 'utf8')) : {};
+  const read = (name) => {
+    const file = join(root, name);
+    return existsSync(file) ? readFileSync(file, 'utf8') : undefined;
+  };
+  return wranglerDevVars(read, process.env);
 }
 
 /** The secret and where it came from. */
 export function devSecret() {
-  const fromFile = devVars().EDGELOG_JWT_SECRET;
-  return fromFile
-    ? { secret: fromFile, source: '.dev.vars' }
+  const { vars, source } = devVars();
+  return vars.EDGELOG_JWT_SECRET
+    ? { secret: vars.EDGELOG_JWT_SECRET, source }
     : { secret: DEV_DEFAULT_SECRET, source: 'development default' };
 }
 
