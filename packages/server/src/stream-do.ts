@@ -31,7 +31,8 @@ export interface AppendInput {
   events: PackedEvents;
   /**
    * An earlier commit of this stream in the same push did not land (push-chain.ts): answer
-   * `duplicate` if the events are stored already, else `conflict` whatever the version.
+   * `duplicate` if the events are stored already, else `conflict` whatever the version; the
+   * expected version then only says where the conflict's unseen events start.
    */
   afterFailedCommit?: boolean;
   /** Bench-only: commit locally without the sequencer (positions are then stand-ins). */
