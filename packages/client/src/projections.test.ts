@@ -3,6 +3,7 @@ import { defineProjection } from '@edgelog/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openLogDb, type StoredEvent } from './db.ts';
 import { canonicalOrder, ProjectionRunner } from './projections.ts';
+import { FakeServer } from './testing/fake-server.ts';
 import { WorkerCore } from './worker-core.ts';
 
 type Row = { count: number; sum: number };
@@ -189,6 +190,42 @@ describe('client projections', () => {
     expect(await oldTab.readProjection('count', 's1')).toBe(3);
     const status = await newTab.projectionStatus();
     expect(status.map((p) => [p.name, p.version, p.checkpoint, p.head])).toEqual([['count', 2, 3, 3]]);
+  });
+
+  it('a projection stopped at a pending event still folds the events the server ordered before it', async () => {
+    const server = new FakeServer();
+    const client = async () => {
+      const c = new WorkerCore({
+        projections: [stopping],
+        transport: () => server.transport(),
+        engine: { backoffBase: 1, backoffCap: 5 },
+      });
+      open.push(c);
+      await c.init({
+        url: 'http://fake',
+        store: 's',
+        dbName: `projections-${++dbs}`,
+        online: false,
+        token: 't',
+      });
+      return c;
+    };
+    const a = await client();
+    const b = await client();
+    // A, offline, appends an event the projection stops at; B commits first.
+    await a.append('sa', [{ type: 'Added', data: { key: 'a', n: -1 } }]);
+    b.setOnline(true);
+    await b.append('sb', [{ type: 'Added', data: { key: 'b', n: 5 } }]);
+    await b.syncNow();
+    a.setOnline(true);
+    await a.syncNow();
+    await a.syncNow();
+    // The server's order: B's event, then A's. Both sides fold B's and stop at A's.
+    expect(await a.readProjection('stopping', 'b')).toEqual({ count: 1, sum: 5 });
+    await b.syncNow();
+    expect(await b.readProjection('stopping', 'b')).toEqual({ count: 1, sum: 5 });
+    const [status] = (await a.projectionStatus()).filter((p) => p.name === 'stopping');
+    expect(status).toBeDefined();
   });
 
   it('orders the log canonically: confirmed by server position, then pending in local order', () => {

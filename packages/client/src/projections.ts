@@ -112,6 +112,16 @@ export class ProjectionRunner {
     if (!this.active || foreign.length === 0) return;
     const local = unsettled.flatMap((r) => r.events);
     const localStreams = new Set(local.map((e) => e.stream));
+    // A projection stopped (onError 'stop') at an unsettled local event: the pulled events go
+    // before that event in the canonical order, so they are folded by a rebuild, which stops
+    // at the same event again after them.
+    const localIds = new Set(local.map((e) => e.id));
+    const checkpoints = tx.objectStore('checkpoints');
+    const stoppedBefore = new Set(
+      (await Promise.all(this.definitions.map((d) => checkpoints.get(projectionId(d)))))
+        .map((cp, i) => (cp?.stopped && localIds.has(cp.stopped.eventId) ? this.definitions[i] : undefined))
+        .filter((d): d is AnyProjection => d !== undefined),
+    );
     const interleaved = foreign.some((e) => localStreams.has(e.stream));
     const options = { upcast: upcastOnce(this.upcast) };
     // Only a pull that meets local events outside their streams compares keys.
@@ -121,6 +131,10 @@ export class ProjectionRunner {
     const rebuild: AnyProjection[] = [];
     const apply: AnyProjection[] = [];
     for (const d of this.definitions) {
+      if (stoppedBefore.has(d)) {
+        rebuild.push(d);
+        continue;
+      }
       let clash = interleaved;
       if (compare) {
         const localKeys = new Set(keysOfBatch(d, localEnvelopes, options));
