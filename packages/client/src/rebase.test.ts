@@ -227,6 +227,28 @@ describe('the sync engine publishes no un-rebased view', () => {
   });
 });
 
+/** A sync engine over `db` with these deciders, as a worker of some build of the app runs it. */
+function syncEngine(
+  db: LogDb,
+  log: LocalLog,
+  projections: ProjectionRunner,
+  server: FakeServer,
+  deciders: Record<string, unknown>,
+  rejections: Rejection[],
+) {
+  return new SyncEngine(
+    new SyncStore(db, { projections, deciders: deciders as never, onWrite: () => log.invalidate() }),
+    server.transport(),
+    {
+      limits: defaultClientLimits,
+      live: false,
+      backoffBase: 1,
+      backoffCap: 2,
+      onRejected: (r) => rejections.push(r),
+    },
+  );
+}
+
 describe('a worker without the command’s decider (another build of the app leads)', () => {
   it('leaves the command pending, says why, and a worker with the decider replays it', async () => {
     position = 0;
@@ -236,17 +258,7 @@ describe('a worker without the command’s decider (another build of the app lea
     const projections = new ProjectionRunner([left]);
     const rejections: Rejection[] = [];
     const engineOf = (deciders: Record<string, unknown>) =>
-      new SyncEngine(
-        new SyncStore(db, { projections, deciders: deciders as never, onWrite: () => log.invalidate() }),
-        server.transport(),
-        {
-          limits: defaultClientLimits,
-          live: false,
-          backoffBase: 1,
-          backoffCap: 2,
-          onRejected: (r) => rejections.push(r),
-        },
-      );
+      syncEngine(db, log, projections, server, deciders, rejections);
     const blind = engineOf({});
     await blind.start();
     await blind.settled();
@@ -284,17 +296,7 @@ describe('a stream whose first pending command this worker cannot decide', () =>
     const projections = new ProjectionRunner([left]);
     const rejections: Rejection[] = [];
     const engineOf = (deciders: Record<string, unknown>) =>
-      new SyncEngine(
-        new SyncStore(db, { projections, deciders: deciders as never, onWrite: () => log.invalidate() }),
-        server.transport(),
-        {
-          limits: defaultClientLimits,
-          live: false,
-          backoffBase: 1,
-          backoffCap: 2,
-          onRejected: (r) => rejections.push(r),
-        },
-      );
+      syncEngine(db, log, projections, server, deciders, rejections);
     const blind = engineOf({ stock });
     await blind.start();
     await blind.settled();

@@ -15,7 +15,8 @@ import { answerTaken, type CommitOutcome, type CommitRequest, type IdLocation } 
 import { type LoggedChunk, unpackChunk } from './packed.ts';
 import { ProjectionPoker } from './projection-routes.ts';
 import { eventsMessage, liveMessage, SocketState, scopeOf, subscriptionFor } from './sequencer-sockets.ts';
-import { awaitAuth, closeExpired, readClientMessage, sendTo } from './socket-message.ts';
+import { readClientMessage, sendTo } from './socket-message.ts';
+import { SocketStates } from './socket-states.ts';
 
 export type { GlobalReadScope } from './global-log.ts';
 
@@ -65,7 +66,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
   private head: number;
   private queue: Waiter[] = [];
   private flushScheduled = false;
-  private sockets = new Map<WebSocket, SocketState>();
+  private readonly sockets = new SocketStates(SocketState);
   /** Tells the store's edge projections, after each group commit, that the log grew. */
   private readonly poker: ProjectionPoker;
   /** Test-only: crash at this point of the next flush. */
@@ -227,7 +228,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     const [client, server] = [pair[0], pair[1]];
     this.ctx.acceptWebSocket(server);
     const state: SocketState = claims ? { store, claims, subs: [] } : { store, subs: [] };
-    this.save(server, state);
+    this.sockets.save(server, state);
     if (claims) sendTo(server, { type: 'ready', head: this.head });
     if ((await this.ctx.storage.getAlarm()) === null)
       await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
@@ -235,7 +236,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
   }
 
   override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
-    const state = this.load(ws);
+    const state = this.sockets.load(ws);
     if (!state) {
       ws.close(1011, 'lost socket state');
       return;
@@ -247,7 +248,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     }
     const { message } = read;
     if (message.type !== 'auth' && state.claims && hasExpired(state.claims)) {
-      this.expire(ws, state);
+      this.sockets.expire(ws, state);
       return;
     }
     switch (message.type) {
@@ -256,7 +257,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
           const claims = await verifyToken(message.token, jwtSecret(this.env));
           checkStore(claims, state.store);
           state.claims = claims;
-          this.save(ws, state);
+          this.sockets.save(ws, state);
           sendTo(ws, { type: 'ready', head: this.head });
         } catch (e) {
           sendTo(ws, { type: 'error', error: toWireError(e) });
@@ -271,7 +272,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
           return;
         }
         state.subs = [...state.subs.filter((s) => s.id !== sub.id), sub];
-        if (!this.save(ws, state)) {
+        if (!this.sockets.save(ws, state)) {
           state.subs = state.subs.filter((s) => s.id !== sub.id);
           sendTo(ws, {
             type: 'error',
@@ -285,7 +286,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
       }
       case 'unsubscribe':
         state.subs = state.subs.filter((s) => s.id !== message.id);
-        this.save(ws, state);
+        this.sockets.save(ws, state);
         return;
       case 'ping':
         sendTo(ws, message.at === undefined ? { type: 'pong' } : { type: 'pong', at: message.at });
@@ -298,7 +299,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    this.sockets.delete(ws);
+    this.sockets.forget(ws);
     try {
       ws.close(code === 1005 ? 1000 : code, reason);
     } catch {
@@ -307,21 +308,13 @@ export class SequencerDO extends DurableObject<ServerEnv> {
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    this.sockets.delete(ws);
+    this.sockets.forget(ws);
   }
 
   /** Heartbeats; a socket whose token has expired is closed instead, even if it is idle. */
   override async alarm(): Promise<void> {
     const sockets = this.ctx.getWebSockets();
-    const now = Date.now() / 1000;
-    for (const ws of sockets) {
-      const state = this.load(ws);
-      if (state?.claims && hasExpired(state.claims, now)) this.expire(ws, state);
-      else if (state && !state.claims) {
-        if (awaitAuth(ws, state)) this.save(ws, state);
-        else this.sockets.delete(ws);
-      } else sendTo(ws, { type: 'heartbeat', head: this.head });
-    }
+    this.sockets.heartbeat(sockets, this.head);
     if (sockets.length > 0) await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
   }
 
@@ -335,11 +328,11 @@ export class SequencerDO extends DurableObject<ServerEnv> {
    * during catch-up is skipped or repeated.
    */
   private catchUp(ws: WebSocket, id: string): void {
-    const state = this.load(ws);
+    const state = this.sockets.load(ws);
     const sub = state?.subs.find((s) => s.id === id);
     if (!state?.claims || !sub || sub.live) return;
     if (hasExpired(state.claims)) {
-      this.expire(ws, state);
+      this.sockets.expire(ws, state);
       return;
     }
     const page = this.readAll(sub.cursor, CATCH_UP_PAGE, scopeOf(sub, state.claims));
@@ -351,7 +344,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
     } else {
       setTimeout(() => this.catchUp(ws, id), 0);
     }
-    this.save(ws, state);
+    this.sockets.save(ws, state);
   }
 
   /** Sends freshly committed events to every live subscription; called after the commit. */
@@ -368,10 +361,10 @@ export class SequencerDO extends DurableObject<ServerEnv> {
       }
     const now = Date.now() / 1000;
     for (const ws of sockets) {
-      const state = this.load(ws);
+      const state = this.sockets.load(ws);
       if (!state?.claims || state.subs.length === 0) continue;
       if (hasExpired(state.claims, now)) {
-        this.expire(ws, state);
+        this.sockets.expire(ws, state);
         continue;
       }
       for (const sub of state.subs) {
@@ -382,37 +375,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
           setTimeout(() => this.catchUp(ws, sub.id), 0);
         } else if (message) sendTo(ws, message);
       }
-      this.save(ws, state);
-    }
-  }
-
-  /** A socket whose token has expired loses its claims and subscriptions, and is closed. */
-  private expire(ws: WebSocket, state: SocketState): void {
-    delete state.claims;
-    state.subs = [];
-    this.save(ws, state);
-    closeExpired(ws);
-    this.sockets.delete(ws);
-  }
-
-  private load(ws: WebSocket): SocketState | undefined {
-    const cached = this.sockets.get(ws);
-    if (cached) return cached;
-    const parsed = SocketState.safeParse(ws.deserializeAttachment());
-    if (!parsed.success) return undefined;
-    // A socket on its way out is not remembered (webSocketClose may have run already).
-    if (ws.readyState === WebSocket.READY_STATE_OPEN) this.sockets.set(ws, parsed.data);
-    return parsed.data;
-  }
-
-  /** Keeps the state in memory and in the attachment; false when it is too large to attach. */
-  private save(ws: WebSocket, state: SocketState): boolean {
-    this.sockets.set(ws, state);
-    try {
-      ws.serializeAttachment(state);
-      return true;
-    } catch {
-      return false;
+      this.sockets.save(ws, state);
     }
   }
 }

@@ -20,7 +20,8 @@ import type { ServerEnv } from './env.ts';
 import { answerTaken, type CommitOutcome } from './log-row.ts';
 import { type LoggedChunk, type PackedEvents, unpackChunk, versioned } from './packed.ts';
 import type { SequencerApi } from './sequencer-do.ts';
-import { awaitAuth, closeExpired, readClientMessage, sendTo } from './socket-message.ts';
+import { readClientMessage, sendTo } from './socket-message.ts';
+import { SocketStates } from './socket-states.ts';
 import { StreamTable } from './stream-table.ts';
 
 export interface AppendInput {
@@ -124,7 +125,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
    * attachment too (which survives hibernation): a handler that awaits and then saves cannot
    * write back an old copy over what another handler saved meanwhile.
    */
-  private readonly sockets = new Map<WebSocket, StreamSocketState>();
+  private readonly sockets = new SocketStates(StreamSocketState);
   /** Subscriptions still catching up, per socket: id to the catch-up that owns it. */
   private readonly catchingUp = new Map<WebSocket, Map<string, symbol>>();
 
@@ -316,7 +317,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
     if (claimsHeader) state.claims = Claims.parse(JSON.parse(claimsHeader));
     const pair = new WebSocketPair();
     this.ctx.acceptWebSocket(pair[1]);
-    this.save(pair[1], state);
+    this.sockets.save(pair[1], state);
     if (state.claims) sendTo(pair[1], { type: 'ready', head: this.lastPosition() });
     if ((await this.ctx.storage.getAlarm()) === null)
       await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
@@ -329,21 +330,12 @@ export class StreamDO extends DurableObject<ServerEnv> {
    */
   override async alarm(): Promise<void> {
     const sockets = this.ctx.getWebSockets();
-    const head = this.lastPosition();
-    const now = Date.now() / 1000;
-    for (const ws of sockets) {
-      const state = this.load(ws);
-      if (state?.claims && hasExpired(state.claims, now)) this.expire(ws, state);
-      else if (state && !state.claims) {
-        if (awaitAuth(ws, state)) this.save(ws, state);
-        else this.sockets.delete(ws);
-      } else sendTo(ws, { type: 'heartbeat', head });
-    }
+    this.sockets.heartbeat(sockets, this.lastPosition(), (ws) => this.catchingUp.get(ws)?.clear());
     if (sockets.length > 0) await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
   }
 
   override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
-    const socket = this.load(ws);
+    const socket = this.sockets.load(ws);
     if (!socket) {
       ws.close(1011, 'lost socket state');
       return;
@@ -365,10 +357,10 @@ export class StreamDO extends DurableObject<ServerEnv> {
           checkStore(claims, socket.store);
           checkStream(claims, socket.stream);
           // Read again after the await: a catch-up may have registered a subscription meanwhile.
-          const current = this.load(ws);
+          const current = this.sockets.load(ws);
           if (!current) return;
           current.claims = claims;
-          this.save(ws, current);
+          this.sockets.save(ws, current);
           sendTo(ws, { type: 'ready', head: this.lastPosition() });
         } catch (e) {
           sendTo(ws, { type: 'error', error: toWireError(e) });
@@ -401,7 +393,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
       case 'unsubscribe':
         this.catchingUp.get(ws)?.delete(message.id);
         socket.subs = socket.subs.filter((s) => s.id !== message.id);
-        this.save(ws, socket);
+        this.sockets.save(ws, socket);
         return;
       case 'ping':
         sendTo(ws, message.at === undefined ? { type: 'pong' } : { type: 'pong', at: message.at });
@@ -438,7 +430,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
         if (turn > 0) await new Promise((resolve) => setTimeout(resolve, 0));
         const done = await this.exclusive(async () => {
           if (!current()) return true;
-          const state = this.load(ws);
+          const state = this.sockets.load(ws);
           if (!state?.claims) return true;
           if (hasExpired(state.claims)) {
             this.expire(ws, state);
@@ -451,11 +443,11 @@ export class StreamDO extends DurableObject<ServerEnv> {
           if (matching.length > 0) sendTo(ws, { type: 'events', subscription: sub.id, events: matching });
           sub.cursor = page.at(-1)?.position ?? sub.cursor;
           if (page.length === this.catchUpPage) return false;
-          const fresh = this.load(ws);
+          const fresh = this.sockets.load(ws);
           if (!fresh?.claims) return true;
           const before = fresh.subs;
           fresh.subs = [...fresh.subs.filter((s) => s.id !== sub.id), sub];
-          if (!this.save(ws, fresh)) {
+          if (!this.sockets.save(ws, fresh)) {
             // Other subscriptions grew the attachment meanwhile: refused, and nothing kept.
             fresh.subs = before;
             sendTo(ws, { type: 'error', subscription: sub.id, error: filterTooLarge() });
@@ -473,7 +465,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    this.sockets.delete(ws);
+    this.sockets.forget(ws);
     try {
       ws.close(code === 1005 ? 1000 : code, reason);
     } catch {
@@ -482,7 +474,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    this.sockets.delete(ws);
+    this.sockets.forget(ws);
   }
 
   private broadcast(stream: string, logged: LoggedChunk[]): void {
@@ -492,7 +484,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
     const last = envelopes.at(-1)?.position ?? 0;
     const now = Date.now() / 1000;
     for (const ws of sockets) {
-      const state = this.load(ws);
+      const state = this.sockets.load(ws);
       if (!state?.claims || state.subs.length === 0) continue;
       if (hasExpired(state.claims, now)) {
         this.expire(ws, state);
@@ -505,39 +497,14 @@ export class StreamDO extends DurableObject<ServerEnv> {
         if (events.length > 0) sendTo(ws, { type: 'events', subscription: sub.id, events });
         sub.cursor = Math.max(sub.cursor, last);
       }
-      this.save(ws, state);
+      this.sockets.save(ws, state);
     }
   }
 
-  /** A socket whose token has expired loses its claims and subscriptions, and is closed. */
+  /** A socket whose token has expired: its catch-ups end, and SocketStates closes it. */
   private expire(ws: WebSocket, state: StreamSocketState): void {
-    delete state.claims;
-    state.subs = [];
     this.catchingUp.get(ws)?.clear();
-    this.save(ws, state);
-    closeExpired(ws);
-    this.sockets.delete(ws);
-  }
-
-  private load(ws: WebSocket): StreamSocketState | undefined {
-    const cached = this.sockets.get(ws);
-    if (cached) return cached;
-    const parsed = StreamSocketState.safeParse(ws.deserializeAttachment());
-    if (!parsed.success) return undefined;
-    // A socket on its way out is not remembered (webSocketClose may have run already).
-    if (ws.readyState === WebSocket.READY_STATE_OPEN) this.sockets.set(ws, parsed.data);
-    return parsed.data;
-  }
-
-  /**
-   * Keeps the state in the attachment, which survives hibernation, and in memory; false (and
-   * nothing kept) when it is over the attachment's size limit. Never throws: a broadcast saves
-   * every socket's cursors after a commit that is already durable.
-   */
-  private save(ws: WebSocket, state: StreamSocketState): boolean {
-    if (!fits(ws, state)) return false;
-    if (ws.readyState === WebSocket.READY_STATE_OPEN) this.sockets.set(ws, state);
-    return true;
+    this.sockets.expire(ws, state);
   }
 
   private lastPosition(): number {
