@@ -192,6 +192,32 @@ describe('client projections', () => {
     expect(status.map((p) => [p.name, p.version, p.checkpoint, p.head])).toEqual([['count', 2, 3, 3]]);
   });
 
+  it('a stopped projection is not refolded when another tab writes', async () => {
+    const folds = { n: 0 };
+    const counted = defineProjection<Row>({
+      ...stopping,
+      evolve: (r, e) => {
+        folds.n++;
+        return stopping.evolve(r, e);
+      },
+    });
+    const name = `projections-${++dbs}`;
+    const a = new WorkerCore({ projections: [counted] });
+    const b = new WorkerCore({ projections: [counted] });
+    open.push(a, b);
+    await a.init({ url: 'http://unused', store: 's', dbName: name, sync: false });
+    await b.init({ url: 'http://unused', store: 's', dbName: name, sync: false });
+    await a.append('s', [{ type: 'Added', data: { key: 'a', n: 1 } }]);
+    await a.append('s', [{ type: 'Added', data: { key: 'a', n: -1 } }]);
+    await new Promise((r) => setTimeout(r, 30));
+    const before = folds.n;
+    for (let i = 0; i < 10; i++) await a.append('s', [{ type: 'Added', data: { key: 'a', n: 1 } }]);
+    await new Promise((r) => setTimeout(r, 50));
+    // Only A's own appends ran the (stopped) projection: nothing folded it again in B.
+    expect(folds.n - before).toBe(0);
+    expect(await b.readProjection('stopping', 'a')).toEqual({ count: 1, sum: 1 });
+  });
+
   it('a projection stopped at a pending event still folds the events the server ordered before it', async () => {
     const server = new FakeServer();
     const client = async () => {

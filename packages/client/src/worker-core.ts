@@ -147,6 +147,9 @@ export class WorkerCore {
   /** Set when a newer version of the app took the database (see #stepAside). */
   #replaced: { code: 'Closed'; message: string } | undefined;
   #nextId = 1;
+  /** The catch-up of projections after another tab's write, while it runs (#catchUpLater). */
+  #catchingUp: Promise<void> | undefined;
+  #catchUpAgain = false;
   readonly #subscribers = new Map<number, Subscriber>();
   readonly #statusListeners = new Map<number, Callback<ClientStatus>>();
   readonly #rejectionListeners = new Map<number, Callback<RejectionNotice>>();
@@ -212,7 +215,7 @@ export class WorkerCore {
         this.#log.invalidate();
         this.#written(tail, false);
         // A tab running another build may write without this worker's projections.
-        void this.#catchUpProjections().catch(() => undefined);
+        this.#catchUpLater();
       },
       status: (status) => {
         if (this.#status.leader) return;
@@ -246,15 +249,42 @@ export class WorkerCore {
     this.#abort.abort();
   }
 
-  /** A new projection version folds the log it has not seen before the first append. */
-  async #catchUpProjections(): Promise<void> {
+  /**
+   * Catches projections up after another tab's write, one catch-up at a time: writes heard
+   * while one runs are covered by one more pass. A stopped projection is left alone (its
+   * checkpoint never moves: it would be refolded on every write, to stop again).
+   */
+  #catchUpLater(): void {
+    if (!this.#projections.active) return;
+    if (this.#catchingUp) {
+      this.#catchUpAgain = true;
+      return;
+    }
+    this.#catchingUp = (async () => {
+      do {
+        this.#catchUpAgain = false;
+        await this.#catchUpProjections(false).catch(() => undefined);
+      } while (this.#catchUpAgain && !this.#closed && !this.#replaced);
+    })().finally(() => {
+      this.#catchingUp = undefined;
+    });
+  }
+
+  /**
+   * A new projection version folds the log it has not seen before the first append.
+   * `stopped`: whether a stopped projection behind the log is refolded too (at start, yes).
+   */
+  async #catchUpProjections(stopped = true): Promise<void> {
     if (!this.#projections.active) return;
     const db = this.#log.db;
     const head = await this.#log.head();
     const checkpoints = await Promise.all(
       this.#projections.definitions.map((d) => db.get('checkpoints', projectionId(d))),
     );
-    const behind = this.#projections.definitions.filter((_, i) => (checkpoints[i]?.lp ?? 0) < head);
+    const behind = this.#projections.definitions.filter((_, i) => {
+      const cp = checkpoints[i];
+      return (cp?.lp ?? 0) < head && (stopped || !cp?.stopped);
+    });
     if (behind.length === 0) return;
     // One refold in canonical order (see ProjectionRunner.rebuild), in one transaction.
     const tx = db.transaction(CATCH_UP_SCOPE, 'readwrite');
@@ -648,6 +678,7 @@ export class WorkerCore {
     this.#releaseLeader?.();
     this.#abort.abort();
     this.#tabs?.close();
+    await this.#catchingUp;
     this.#log?.db.close();
   }
 }
