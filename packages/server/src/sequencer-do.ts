@@ -271,9 +271,11 @@ export class SequencerDO extends DurableObject<ServerEnv> {
           sendTo(ws, { type: 'error', subscription: message.id, error: sub.toWire() });
           return;
         }
+        const before = state.subs;
         state.subs = [...state.subs.filter((s) => s.id !== sub.id), sub];
         if (!this.sockets.save(ws, state)) {
-          state.subs = state.subs.filter((s) => s.id !== sub.id);
+          // As the attachment still has it: a subscription this one was to replace stays.
+          state.subs = before;
           sendTo(ws, {
             type: 'error',
             subscription: sub.id,

@@ -497,3 +497,23 @@ describe('a stream subscription too large to keep', () => {
     other.ws.close(1000);
   });
 });
+
+describe('a global subscription replaced by one too large to keep', () => {
+  it('is refused, and the one it was to replace stays live', async () => {
+    const { store, t, append } = await setup();
+    const socket = await open(store, t);
+    socket.send({ type: 'subscribe', id: 's' });
+    await socket.until((m) => m.some((x) => x.type === 'caught-up'), 'caught-up');
+    // 100 stream names of 190 characters: over the socket's attachment limit (16 KiB).
+    const streams = Array.from({ length: 100 }, (_, i) => `s${i}-${'x'.repeat(185)}`);
+    socket.send({ type: 'subscribe', id: 's', streams });
+    await socket.until((m) => m.some((x) => x.type === 'error'), 'the refusal');
+    expect(socket.messages.find((m) => m.type === 'error')).toMatchObject({
+      subscription: 's',
+      error: { code: 'Validation' },
+    });
+    await append('after-1', 2);
+    await socket.until((m) => eventsOf(m, 's').length >= 2, 'live events on the old subscription');
+    socket.ws.close(1000);
+  });
+});
