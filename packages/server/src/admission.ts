@@ -110,9 +110,10 @@ class BucketMap<B extends { idle(now: number): boolean }> {
 
   #forgetIdle(now: number): void {
     for (const [key, b] of this.#map) if (b.idle(now)) this.#map.delete(key);
-    // Still full of busy keys: forget the oldest.
+    // Still full of busy keys: forget the oldest tenth, so the next new keys do not each
+    // scan the whole map again.
     for (const key of this.#map.keys()) {
-      if (this.#map.size < MAX_TRACKED) break;
+      if (this.#map.size < MAX_TRACKED * 0.9) break;
       this.#map.delete(key);
     }
   }
