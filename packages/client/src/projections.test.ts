@@ -1,5 +1,5 @@
 import 'fake-indexeddb/auto';
-import { defineProjection } from '@edgelog/core';
+import { defineProjection, type ProjectionDefinition } from '@edgelog/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { openLogDb, type StoredEvent } from './db.ts';
 import { canonicalOrder, ProjectionRunner } from './projections.ts';
@@ -26,10 +26,14 @@ afterEach(async () => {
   for (const c of open.splice(0)) await c.close();
 });
 let dbs = 0;
-async function core() {
-  const c = new WorkerCore({ projections: [totals, stopping] });
+/** A worker without sync on a fresh database, or on `dbName` (another tab of it). */
+async function core(
+  projections: readonly ProjectionDefinition<never, never>[] = [totals, stopping] as never,
+  dbName = `projections-${++dbs}`,
+) {
+  const c = new WorkerCore({ projections });
   open.push(c);
-  await c.init({ url: 'http://unused', store: 's', dbName: `projections-${++dbs}`, sync: false });
+  await c.init({ url: 'http://unused', store: 's', dbName, sync: false });
   return c;
 }
 
@@ -154,9 +158,7 @@ describe('client projections', () => {
       [doubled, totals],
       [totals, doubled],
     ]) {
-      const c = new WorkerCore({ projections });
-      open.push(c);
-      await c.init({ url: 'http://unused', store: 's', dbName: `projections-${++dbs}`, sync: false });
+      const c = await core(projections as never);
       await c.append('s', [{ type: 'Added', data: { key: 'a', n: 5 } }]);
       expect(await c.readProjection('totals', 'a')).toEqual({ count: 1, sum: 10 });
       expect(await c.queryProjection('totals')).toEqual([{ key: 'a', state: { count: 1, sum: 10 } }]);
@@ -173,11 +175,8 @@ describe('client projections', () => {
     });
     const v2 = defineProjection<number>({ ...v1, version: 2, evolve: (n) => n + 10 });
     const name = `projections-${++dbs}`;
-    const oldTab = new WorkerCore({ projections: [v1] });
-    const newTab = new WorkerCore({ projections: [v2] });
-    open.push(oldTab, newTab);
-    await oldTab.init({ url: 'http://unused', store: 's', dbName: name, sync: false });
-    await newTab.init({ url: 'http://unused', store: 's', dbName: name, sync: false });
+    const oldTab = await core([v1] as never, name);
+    const newTab = await core([v2] as never, name);
     // Each writes once, with only its own projection in the transaction.
     await oldTab.append('s1', [{ type: 'X', data: {} }]);
     await newTab.append('s1', [{ type: 'X', data: {} }]);
@@ -202,11 +201,8 @@ describe('client projections', () => {
       },
     });
     const name = `projections-${++dbs}`;
-    const a = new WorkerCore({ projections: [counted] });
-    const b = new WorkerCore({ projections: [counted] });
-    open.push(a, b);
-    await a.init({ url: 'http://unused', store: 's', dbName: name, sync: false });
-    await b.init({ url: 'http://unused', store: 's', dbName: name, sync: false });
+    const a = await core([counted] as never, name);
+    const b = await core([counted] as never, name);
     await a.append('s', [{ type: 'Added', data: { key: 'a', n: 1 } }]);
     await a.append('s', [{ type: 'Added', data: { key: 'a', n: -1 } }]);
     await new Promise((r) => setTimeout(r, 30));

@@ -21,6 +21,15 @@ async function setup() {
   return { store, t, append };
 }
 
+/** The code the socket was closed with, 0 while it is open. */
+function closeCode(socket: Socket): () => number {
+  let code = 0;
+  socket.ws.addEventListener('close', (e) => {
+    code = e.code;
+  });
+  return () => code;
+}
+
 describe('WebSocket subscriptions of the global log (I6)', () => {
   it('catch-up pages, then caught-up, then live: no event skipped or repeated while writers race', async () => {
     const { store, t, append } = await setup();
@@ -344,14 +353,6 @@ describe('WebSocket sockets whose token expires', () => {
     return { t, expiry };
   }
 
-  function closeCode(socket: Socket): () => number {
-    let code = 0;
-    socket.ws.addEventListener('close', (e) => {
-      code = e.code;
-    });
-    return () => code;
-  }
-
   const expiredError = {
     type: 'error',
     error: { code: 'Unauthorized', message: 'token has expired' },
@@ -436,13 +437,7 @@ describe('WebSocket sockets that never authenticate', () => {
     await append('na-1', 1);
     const silent = [await open(store), await open(store, undefined, 'na-1')];
     const late = [await open(store), await open(store, undefined, 'na-1')];
-    const codes = [...silent, ...late].map((socket) => {
-      let code = 0;
-      socket.ws.addEventListener('close', (e) => {
-        code = e.code;
-      });
-      return () => code;
-    });
+    const codes = [...silent, ...late].map(closeCode);
     const alarms = async () => {
       expect(await runDurableObjectAlarm(sequencerStub(store))).toBe(true);
       expect(await runDurableObjectAlarm(env.STREAMS.get(env.STREAMS.idFromName(`${store}/na-1`)))).toBe(
