@@ -1,7 +1,8 @@
 import type { Limits, WireError } from '@edgelog/core';
 import type { Rejection } from './db.ts';
-import { ClientError, toPlainError } from './errors.ts';
+import { toPlainError } from './errors.ts';
 import { PullAhead, type Pulled } from './pull-ahead.ts';
+import { Requests } from './requests.ts';
 import { retryAfterOf } from './retry-after.ts';
 import { backoffDelay, classifyResults, planPush, toWireCommit } from './sync-plan.ts';
 import type { SyncStore } from './sync-store.ts';
@@ -49,8 +50,6 @@ export interface SyncEngineOptions {
 }
 
 const MAX_ROUNDS = 50;
-/** At most 64 times the time for a 64th of the batch, after timeouts in a row. */
-const MAX_SLOW = 6;
 
 /**
  * The leader's sync loop: push the outbox (idempotent by commit and event ids), apply the
@@ -74,14 +73,8 @@ export class SyncEngine {
   #live: LiveConnection | undefined;
   #stopped = false;
   #chain: Promise<unknown> = Promise.resolve();
-  /** Aborts the requests in flight when the engine stops or goes offline (then a new one). */
-  #abort = new AbortController();
-  /**
-   * Requests that timed out in a row: each halves what a push or a pull page carries and
-   * doubles the time it is given (a slow link still gets a batch through); a round that
-   * ends well starts afresh.
-   */
-  #slow = 0;
+  /** Pushes and pull pages: timeouts, and abandoned on stop and offline (requests.ts). */
+  readonly #requests: Requests;
   /** Live connections that ended before the server said anything: their own backoff. */
   #liveAttempt = 0;
   /**
@@ -100,6 +93,7 @@ export class SyncEngine {
     private readonly options: SyncEngineOptions,
   ) {
     this.#random = options.random ?? Math.random;
+    this.#requests = new Requests(options.requestTimeoutMs ?? 60_000);
     this.#setTimer = options.setTimer ?? ((fn, ms) => setTimeout(fn, ms));
     this.#clearTimer = options.clearTimer ?? ((h) => clearTimeout(h as ReturnType<typeof setTimeout>));
   }
@@ -136,58 +130,9 @@ export class SyncEngine {
       this.#attempt = 0;
       this.kick();
     } else {
-      this.#abort.abort('offline');
-      this.#abort = new AbortController();
+      this.#requests.abandon('offline');
       this.#closeLive();
     }
-  }
-
-  /**
-   * A request to the server, given up after `requestTimeoutMs`, or at once when the engine
-   * stops or goes offline, even when the transport ignores the signal: nothing waits for a
-   * network that does not answer. An answer that comes later is dropped (a push is idempotent,
-   * a page is read again).
-   */
-  #net<T>(call: (signal: AbortSignal) => Promise<T>): Promise<T> {
-    const outer = this.#abort.signal;
-    const ms = (this.options.requestTimeoutMs ?? 60_000) * 2 ** this.#slow;
-    const inner = new AbortController();
-    return new Promise<T>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const onAbort = () => fail(new ClientError('Offline', `request abandoned: ${String(outer.reason)}`));
-      const done = () => {
-        clearTimeout(timer);
-        outer.removeEventListener('abort', onAbort);
-      };
-      const fail = (e: ClientError) => {
-        done();
-        inner.abort(e);
-        reject(e);
-      };
-      if (outer.aborted) return onAbort();
-      outer.addEventListener('abort', onAbort, { once: true });
-      timer = setTimeout(() => {
-        this.#slow = Math.min(this.#slow + 1, MAX_SLOW);
-        fail(new ClientError('Timeout', `no answer from the server in ${ms} ms`));
-      }, ms);
-      let request: Promise<T>;
-      try {
-        request = call(inner.signal);
-      } catch (e) {
-        done();
-        return reject(e);
-      }
-      request.then(
-        (value) => {
-          done();
-          resolve(value);
-        },
-        (e: unknown) => {
-          done();
-          reject(e);
-        },
-      );
-    });
   }
 
   /** Something changed (a local write, the network came back): sync now. */
@@ -214,7 +159,7 @@ export class SyncEngine {
   async stop(): Promise<void> {
     this.#stopped = true;
     if (this.#timer !== undefined) this.#clearTimer(this.#timer);
-    this.#abort.abort('the sync engine stopped');
+    this.#requests.abandon('the sync engine stopped');
     this.#closeLive();
     await this.settled();
     await this.#chain;
@@ -227,7 +172,7 @@ export class SyncEngine {
       try {
         await this.#serial(() => this.#round());
         this.#attempt = 0;
-        this.#slow = 0;
+        this.#requests.succeeded();
         // A command waiting for its decider is not a failure, but status keeps saying why.
         this.#emit({ syncing: false, lastError: this.#blocked.values().next().value?.error });
         this.#openLive();
@@ -267,25 +212,13 @@ export class SyncEngine {
     return outbox.filter((c) => !this.#blocked.has(c.commit.stream));
   }
 
-  /** The limits of the next request: after timeouts in a row, smaller batches. */
-  #budget(): Limits {
-    const { limits } = this.options;
-    if (this.#slow === 0) return limits;
-    const part = (n: number) => Math.max(1, Math.floor(n / 2 ** this.#slow));
-    return {
-      ...limits,
-      maxCommitsPerPush: part(limits.maxCommitsPerPush),
-      maxRequestBytes: part(limits.maxRequestBytes),
-    };
-  }
-
   /** One push; false when the outbox is empty or nothing can move until later. */
   async #pushOnce(): Promise<boolean> {
     const outbox = await this.#sendable();
     if (outbox.length === 0) return false;
-    const batch = planPush(outbox, this.#budget());
+    const batch = planPush(outbox, this.#requests.budget(this.options.limits));
     const commits = batch.map(toWireCommit);
-    const response = await this.#net((signal) => this.transport.push(commits, signal));
+    const response = await this.#requests.run((signal) => this.transport.push(commits, signal));
     const outcome = classifyResults(batch, response.results);
     await this.store.applyAcks(outcome.acks);
     for (const r of outcome.rejected) {
@@ -315,14 +248,14 @@ export class SyncEngine {
   }
 
   async #pullToHead(): Promise<void> {
-    const limit = Math.max(1, Math.floor((this.options.pullLimit ?? 5000) / 2 ** this.#slow));
+    const limit = this.#requests.part(this.options.pullLimit ?? 5000);
     const group = Math.max(limit, this.options.pullGroup ?? 50_000);
     let after = (await this.store.meta()).pulled;
     const start = after;
     // The next pages travel while these are written; the pages that have arrived by the time
     // a write ends are applied together, in one transaction.
     const ahead = new PullAhead(
-      (from) => this.#net((signal) => this.transport.pull(from, limit, signal)),
+      (from) => this.#requests.run((signal) => this.transport.pull(from, limit, signal)),
       limit,
       group,
       after,
