@@ -115,13 +115,8 @@ export class ProjectionRunner {
     // A projection stopped (onError 'stop') at an unsettled local event: the pulled events go
     // before that event in the canonical order, so they are folded by a rebuild, which stops
     // at the same event again after them.
-    const localIds = new Set(local.map((e) => e.id));
-    const checkpoints = tx.objectStore('checkpoints');
-    const stoppedBefore = new Set(
-      (await Promise.all(this.definitions.map((d) => checkpoints.get(projectionId(d)))))
-        .map((cp, i) => (cp?.stopped && localIds.has(cp.stopped.eventId) ? this.definitions[i] : undefined))
-        .filter((d): d is AnyProjection => d !== undefined),
-    );
+    // (Read only when local events are unsettled: a catch-up's pulls do not read twice.)
+    const stoppedBefore = local.length === 0 ? new Set<AnyProjection>() : await this.#stoppedAt(tx, local);
     const interleaved = foreign.some((e) => localStreams.has(e.stream));
     const options = { upcast: upcastOnce(this.upcast) };
     // Only a pull that meets local events outside their streams compares keys.
@@ -144,6 +139,14 @@ export class ProjectionRunner {
     }
     await this.apply(tx, foreign, apply, after);
     await this.rebuild(tx, rebuild);
+  }
+
+  /** The projections stopped at one of these (unsettled local) events. */
+  async #stoppedAt(tx: Tx, local: readonly StoredEvent[]): Promise<Set<AnyProjection>> {
+    const ids = new Set(local.map((e) => e.id));
+    const checkpoints = tx.objectStore('checkpoints');
+    const cps = await Promise.all(this.definitions.map((d) => checkpoints.get(projectionId(d))));
+    return new Set(this.definitions.filter((_, i) => ids.has(cps[i]?.stopped?.eventId ?? '')));
   }
 
   async #applyOne(
