@@ -10,23 +10,19 @@ import type {
   SubscribeOptions,
 } from '@edgelog/core';
 import { randomId, Subscriber, shouldSnapshot, snapshotKey } from '@edgelog/core';
-import type { StoreNames } from 'idb';
-import {
-  abortOnThrow,
-  type Durability,
-  type LogSchema,
-  openLogDb,
-  type Rejection,
-  type SnapshotRecord,
-} from './db.ts';
+import { ClientProjections, type ProjectionQuery, type ProjectionStatus } from './client-projections.ts';
+import { type Durability, openLogDb, type Rejection, type SnapshotRecord } from './db.ts';
 import { type LocalEnvelope, toEnvelope } from './envelope.ts';
 import { ClientError, toPlainError } from './errors.ts';
 import { defaultClientLimits } from './local-event-store.ts';
-import { type LocalAppendResult, LocalLog, type ReadOptions, tailKey } from './local-log.ts';
-import { ProjectionRunner, projectionId } from './projections.ts';
+import { type LocalAppendResult, LocalLog, type ReadOptions } from './local-log.ts';
+import { ProjectionRunner } from './projections.ts';
 import { type ClientStatus, initialStatus, type RejectionNotice } from './status.ts';
 import { SyncEngine, type SyncEngineOptions } from './sync-engine.ts';
 import type { ReplayDecider } from './sync-plan.ts';
+
+export type { ProjectionQuery, ProjectionStatus } from './client-projections.ts';
+
 import { SyncStore } from './sync-store.ts';
 import { TabChannel } from './tab-channel.ts';
 import { HttpTransport, type TokenSource, type Transport } from './transport.ts';
@@ -82,35 +78,12 @@ export interface AppendInput {
   metadata?: Record<string, unknown>;
 }
 
-export interface ProjectionQuery {
-  /** Only keys that start with this. */
-  prefix?: string;
-  /** Resume after this key (exclusive). */
-  after?: string;
-  /** Default 1,000. */
-  limit?: number;
-}
-
-/** A client projection's progress over the local log. */
-export interface ProjectionStatus {
-  name: string;
-  version: number;
-  /** Local position of the last event folded. */
-  checkpoint: number;
-  /** The local log's last position. */
-  head: number;
-  /** Events the projection threw on, set aside. */
-  parked: number;
-}
-
 export interface ExecuteResult extends LocalAppendResult {
   /** The events the command caused (none when the decider decided nothing). */
   events: LocalEnvelope[];
 }
 
 type Callback<T> = (value: T) => void;
-
-const CATCH_UP_SCOPE: StoreNames<LogSchema>[] = ['log', 'rows', 'checkpoints'];
 
 interface Locks {
   request(name: string, options: { signal?: AbortSignal }, fn: () => Promise<void>): Promise<void>;
@@ -147,9 +120,7 @@ export class WorkerCore {
   /** Set when a newer version of the app took the database (see #stepAside). */
   #replaced: { code: 'Closed'; message: string } | undefined;
   #nextId = 1;
-  /** The catch-up of projections after another tab's write, while it runs (#catchUpLater). */
-  #catchingUp: Promise<void> | undefined;
-  #catchUpAgain = false;
+  #views!: ClientProjections;
   readonly #subscribers = new Map<number, Subscriber>();
   readonly #statusListeners = new Map<number, Callback<ClientStatus>>();
   readonly #rejectionListeners = new Map<number, Callback<RejectionNotice>>();
@@ -209,13 +180,15 @@ export class WorkerCore {
       deps.validate = (e) => registry.validate(e);
     }
     this.#sync = new SyncStore(db, deps);
-    await Promise.all([this.#catchUpProjections(), this.#log.warm()]);
+    this.#views = new ClientProjections(this.#projections, db, () => !this.#closed && !this.#replaced);
+    // A new projection version folds the log it has not seen before the first append.
+    await Promise.all([this.#views.catchUp(), this.#log.warm()]);
     this.#tabs = new TabChannel(name, {
       write: (tail) => {
         this.#log.invalidate();
         this.#written(tail, false);
         // A tab running another build may write without this worker's projections.
-        this.#catchUpLater();
+        this.#views.catchUpLater();
       },
       status: (status) => {
         if (this.#status.leader) return;
@@ -247,50 +220,6 @@ export class WorkerCore {
     await this.#engine?.stop();
     this.#releaseLeader?.();
     this.#abort.abort();
-  }
-
-  /**
-   * Catches projections up after another tab's write, one catch-up at a time: writes heard
-   * while one runs are covered by one more pass. A stopped projection is left alone (its
-   * checkpoint never moves: it would be refolded on every write, to stop again).
-   */
-  #catchUpLater(): void {
-    if (!this.#projections.active) return;
-    if (this.#catchingUp) {
-      this.#catchUpAgain = true;
-      return;
-    }
-    this.#catchingUp = (async () => {
-      do {
-        this.#catchUpAgain = false;
-        await this.#catchUpProjections(false).catch(() => undefined);
-      } while (this.#catchUpAgain && !this.#closed && !this.#replaced);
-    })().finally(() => {
-      this.#catchingUp = undefined;
-    });
-  }
-
-  /**
-   * A new projection version folds the log it has not seen before the first append.
-   * `stopped`: whether a stopped projection behind the log is refolded too (at start, yes).
-   */
-  async #catchUpProjections(stopped = true): Promise<void> {
-    if (!this.#projections.active) return;
-    const db = this.#log.db;
-    const head = await this.#log.head();
-    const checkpoints = await Promise.all(
-      this.#projections.definitions.map((d) => db.get('checkpoints', projectionId(d))),
-    );
-    const behind = this.#projections.definitions.filter((_, i) => {
-      const cp = checkpoints[i];
-      return (cp?.lp ?? 0) < head && (stopped || !cp?.stopped);
-    });
-    if (behind.length === 0) return;
-    // One refold in canonical order (see ProjectionRunner.rebuild), in one transaction.
-    const tx = db.transaction(CATCH_UP_SCOPE, 'readwrite');
-    // A throw must not commit the cleared rows without their refold.
-    await abortOnThrow(tx, () => this.#projections.rebuild(tx, behind));
-    await tx.done;
   }
 
   #elect(name: string): void {
@@ -608,51 +537,22 @@ export class WorkerCore {
     return (await this.#sync.rejections()).map(notice);
   }
 
-  /** A client projection's row (the projection's current version). */
-  async readProjection(name: string, key: string): Promise<unknown> {
-    return (await this.#log.db.get('rows', [projectionId(this.#projection(name)), key]))?.state;
+  /** A client projection's row (the projection's newest version). */
+  readProjection(name: string, key: string): Promise<unknown> {
+    return this.#views.read(name, key);
   }
 
   /** Rows of a projection in key order, optionally under a key prefix. */
-  async queryProjection(
+  queryProjection(
     name: string,
     options: ProjectionQuery = {},
   ): Promise<Array<{ key: string; state: unknown }>> {
-    const p = projectionId(this.#projection(name));
-    const prefix = options.prefix ?? '';
-    const lower = options.after !== undefined && options.after >= prefix ? options.after : prefix;
-    const range = IDBKeyRange.bound([p, lower], [p, `${prefix}\uffff`], lower === options.after, false);
-    const rows = await this.#log.db.getAll('rows', range, options.limit ?? 1000);
-    return rows.map((r) => ({ key: r.k, state: r.state }));
+    return this.#views.query(name, options);
   }
 
   /** Checkpoint, head of the local log and parked events of every client projection. */
-  async projectionStatus(): Promise<ProjectionStatus[]> {
-    const head = await tailKey(this.#log.db.transaction('log', 'readonly').store);
-    return Promise.all(
-      this.#projections.definitions.map(async (d) => {
-        const cp = await this.#log.db.get('checkpoints', projectionId(d));
-        return {
-          name: d.name,
-          version: d.version,
-          checkpoint: cp?.lp ?? 0,
-          head,
-          parked: cp?.parked.length ?? 0,
-        };
-      }),
-    );
-  }
-
-  /**
-   * The newest version of a projection (as the edge answers with its newest ready one):
-   * every version a worker holds is caught up before its first read (see init).
-   */
-  #projection(name: string) {
-    let d: AnyProjection | undefined;
-    for (const p of this.#projections.definitions)
-      if (p.name === name && (!d || p.version > d.version)) d = p;
-    if (!d) throw new ClientError('NotFound', `no projection named '${name}'`);
-    return d;
+  projectionStatus(): Promise<ProjectionStatus[]> {
+    return this.#views.status();
   }
 
   setOnline(online: boolean): void {
@@ -678,7 +578,7 @@ export class WorkerCore {
     this.#releaseLeader?.();
     this.#abort.abort();
     this.#tabs?.close();
-    await this.#catchingUp;
+    await this.#views?.idle();
     this.#log?.db.close();
   }
 }
