@@ -26,6 +26,9 @@ let poolAt = 0;
 /** The millisecond and 12-bit counter of the last id made (see `uuidv7`). */
 let lastMs = -1;
 let counter = 0;
+/** The ids' text up to the counter for millisecond `prefixMs` (the ids of one append share it). */
+let prefixMs = -1;
+let prefix = '';
 /** How far behind the last id's millisecond a clock may read and still count as the same clock. */
 const CLOCK_SLACK_MS = 10_000;
 
@@ -59,14 +62,18 @@ export function uuidv7(nowMs: number = Date.now()): string {
     lastMs++;
     counter = ((r[at]! & 0x07) << 8) | r[at + 1]!;
   }
-  let ms = lastMs;
-  let time = '';
-  for (let i = 0; i < 6; i++) {
-    time = hex[ms % 256]! + time;
-    ms = Math.floor(ms / 256);
+  if (prefixMs !== lastMs) {
+    let ms = lastMs;
+    let time = '';
+    for (let i = 0; i < 6; i++) {
+      time = hex[ms % 256]! + time;
+      ms = Math.floor(ms / 256);
+    }
+    prefix = `${time.slice(0, 8)}-${time.slice(8)}-`;
+    prefixMs = lastMs;
   }
   return (
-    `${time.slice(0, 8)}-${time.slice(8)}-` +
+    prefix +
     `${hex[0x70 | (counter >> 8)]}${hex[counter & 0xff]}-` +
     `${hex[0x80 | (r[at + 2]! & 0x3f)]}${hex[r[at + 3]!]}-` +
     `${hex[r[at + 4]!]}${hex[r[at + 5]!]}${hex[r[at + 6]!]}${hex[r[at + 7]!]}${hex[r[at + 8]!]}${hex[r[at + 9]!]}`
