@@ -127,7 +127,7 @@ const fmt = (n) => Math.round(n).toLocaleString('en-US');
 const version = context.browser()?.version() ?? 'chromium';
 console.log('## Client SDK in Chromium (test/bench/client-bench.mjs)\n');
 console.log(
-  `Chromium ${version}, persistent context (IndexedDB on disk), medians of ${ROUNDS} rounds. Append rows are timed after ${WARM} untimed runs of the same work on other streams, on both sides (a new worker's code is not yet compiled by the JIT; the page's raw code is, after the first round). The SDK path is page → comlink → worker → IndexedDB; the raw figure is idb on the page's thread, one record per event, in the same run. Pulls read from an in-memory server inside the worker (no network).\n`,
+  `Chromium ${version}, persistent context (IndexedDB on disk), medians of ${ROUNDS} rounds. Append rows are timed after ${WARM} untimed runs of the same work on other streams, on both sides (a new worker's code is not yet compiled by the JIT; the page's raw code is, after the first round). The SDK path is page → worker (appends on their own MessagePort, reads through comlink) → IndexedDB; the raw figure is idb on the page's thread, one record per event, in the same run. Pulls read from an in-memory server inside the worker (no network).\n`,
 );
 console.log('| work | raw idb (1 record/event) | SDK | SDK / raw | target |');
 console.log('|---|---:|---:|---:|---|');

@@ -6,7 +6,7 @@ import type {
   ReadAllOptions,
   SubscribeOptions,
 } from '@edgelog/core';
-import { proxy, type Remote, releaseProxy, wrap } from 'comlink';
+import { proxy, type Remote, releaseProxy, transfer, wrap } from 'comlink';
 import type { LocalEnvelope } from './envelope.ts';
 import { ClientError, fromPlainError, validationError } from './errors.ts';
 import type { LocalAppendResult, ReadOptions } from './local-log.ts';
@@ -110,6 +110,8 @@ export interface Client<
   close(): Promise<void>;
 }
 
+type AppendResults = Awaited<ReturnType<WorkerApi['appendMany']>>;
+
 async function call<T>(p: Promise<T>): Promise<T> {
   try {
     return await p;
@@ -158,6 +160,30 @@ export function createClient<
       }),
     );
   });
+  // Appends travel on their own port (see `appendLane` in worker.ts), answered by id.
+  const lane = new MessageChannel();
+  let laneId = 0;
+  const laneWaiting = new Map<
+    number,
+    { resolve: (r: AppendResults) => void; reject: (e: unknown) => void }
+  >();
+  lane.port1.onmessage = (m: MessageEvent<[number, AppendResults | undefined, unknown?]>) => {
+    const [id, results, error] = m.data;
+    const waiting = laneWaiting.get(id);
+    laneWaiting.delete(id);
+    if (results) waiting?.resolve(results);
+    else waiting?.reject(error);
+  };
+  const laneReady = ready.then(() => api.appendLane(transfer(lane.port2, [lane.port2])));
+  laneReady.catch(() => undefined);
+  const appendMany = async (text: string) => {
+    await laneReady;
+    const id = ++laneId;
+    return new Promise<AppendResults>((resolve, reject) => {
+      laneWaiting.set(id, { resolve, reject });
+      lane.port1.postMessage([id, text]);
+    });
+  };
   ready.catch(() => undefined);
   const whenReady = async <T>(fn: () => Promise<T>): Promise<T> => {
     if (closed) throw new ClientError('Closed', 'the client is closed');
@@ -201,7 +227,7 @@ export function createClient<
     }
     if (jobs.length === 0) return;
     try {
-      const results = await api.appendMany(text);
+      const results = await appendMany(text);
       results.forEach((r, i) => {
         if ('ok' in r) jobs[i]!.resolve(r.ok);
         else jobs[i]!.reject(fromPlainError(r.error));
@@ -273,6 +299,7 @@ export function createClient<
       try {
         await call(api.close());
       } finally {
+        lane.port1.close();
         api[releaseProxy]();
         worker.terminate();
       }

@@ -267,7 +267,7 @@ export function appendRecord(
     from,
     to,
     li: to,
-    heads: headsOf(events),
+    heads: runHeads(events, commits, runs),
     pq: to,
     pn: commits.length,
     ev: packEvents(events),
@@ -362,6 +362,22 @@ export function withUnacked<R extends Omit<LogRecord, 'heads' | 'events'>>(rec: 
 }
 
 /** Computes `heads` from the record's events. */
+/** `headsOf` for a record of whole commits, from each commit's last event (one per run). */
+function runHeads(
+  events: readonly StoredEvent[],
+  commits: readonly CommitInfo[],
+  runs: ReadonlyArray<[number, number]>,
+): Array<[string, number]> {
+  if (commits.length === 1) return [[commits[0]!.stream, events[runs[0]![0] + runs[0]![1] - 1]!.version]];
+  const heads = new Map<string, number>();
+  commits.forEach((c, i) => {
+    const [at, n] = runs[i]!;
+    const v = events[at + n - 1]!.version;
+    if (v > (heads.get(c.stream) ?? 0)) heads.set(c.stream, v);
+  });
+  return [...heads];
+}
+
 export function headsOf(events: readonly StoredEvent[]): Array<[string, number]> {
   const heads = new Map<string, number>();
   for (const e of events) if (e.version > (heads.get(e.stream) ?? 0)) heads.set(e.stream, e.version);

@@ -24,6 +24,12 @@ export interface LocalAppendOptions {
    * already and the idempotency lookup is skipped. Ids given by the app are always checked.
    */
   freshIds?: boolean;
+  /**
+   * An upper bound of the length of the events' JSON text, when the caller has one (the page's
+   * message that carried them): an append this small is under every size limit without
+   * serialising it again.
+   */
+  textBound?: number;
 }
 
 export interface LocalAppendResult {
@@ -219,7 +225,7 @@ export class LocalLog {
     if (this.#closed) return Promise.reject(new ClientError('Closed', 'the client is closed'));
     let valid: ValidEvent[];
     try {
-      valid = validateAppend(stream, events, this.limits, options.freshIds === true);
+      valid = validateAppend(stream, events, this.limits, options.freshIds === true, options.textBound);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -31,6 +31,8 @@ export function validateAppend(
   events: readonly unknown[],
   limits: Limits,
   freshIds = false,
+  /** An upper bound, when known, of the length of the events' JSON text (see `AppendOptions`). */
+  textBound?: number,
 ): ValidEvent[] {
   if (!Array.isArray(events)) throw validationError('events', 'events must be an array');
   if (events.length > limits.maxEventsPerAppend) {
@@ -39,8 +41,8 @@ export function validateAppend(
   // One text of the whole append bounds every event's and the request's size: only an append
   // that might be over a limit is measured event by event (one call is cheaper than n). A JSON
   // text of n UTF-16 units is at most 3n UTF-8 bytes.
-  const whole = JSON.stringify(events) ?? '';
-  if (whole.length * 3 > Math.min(limits.maxEventBytes, limits.maxRequestBytes)) checkSizes(events, limits);
+  const units = textBound ?? (JSON.stringify(events) ?? '').length;
+  if (units * 3 > Math.min(limits.maxEventBytes, limits.maxRequestBytes)) checkSizes(events, limits);
   if (typeof stream !== 'string' || !STREAM.test(stream)) {
     throw validationError(
       'stream',
@@ -51,7 +53,7 @@ export function validateAppend(
   const valid: ValidEvent[] = [];
   for (let i = 0; i < events.length; i++) {
     try {
-      valid.push(checkEvent(events[i], i));
+      valid.push(checkEvent(events[i], i, freshIds));
     } catch (e) {
       // As core answers: an id repeated before the event at fault is reported first.
       if (!freshIds) checkRepeats(valid);
@@ -62,12 +64,13 @@ export function validateAppend(
   return valid;
 }
 
-/** One event's shape, checked and defaulted; `i` names it in errors. */
-function checkEvent(raw: unknown, i: number): ValidEvent {
+/** One event's shape, checked and defaulted; `i` names it in errors. A fresh id is a UUID already. */
+function checkEvent(raw: unknown, i: number, freshId: boolean): ValidEvent {
   const at = `events.${i}`;
   if (!isRecord(raw)) throw validationError(at, 'an event must be an object');
   const { id, type, schemaVersion, data, metadata } = raw as Partial<NewEvent> & Record<string, unknown>;
-  if (typeof id !== 'string' || !UUID.test(id)) throw validationError(`${at}.id`, 'event ids are UUIDs');
+  if (typeof id !== 'string' || (!freshId && !UUID.test(id)))
+    throw validationError(`${at}.id`, 'event ids are UUIDs');
   if (typeof type !== 'string' || !TYPE.test(type)) {
     throw validationError(
       `${at}.type`,

@@ -15,7 +15,7 @@ import { type Durability, openLogDb, type Rejection, type SnapshotRecord } from 
 import { type LocalEnvelope, toEnvelope } from './envelope.ts';
 import { ClientError, toPlainError } from './errors.ts';
 import { defaultClientLimits } from './local-event-store.ts';
-import { type LocalAppendResult, LocalLog, type ReadOptions } from './local-log.ts';
+import { type LocalAppendOptions, type LocalAppendResult, LocalLog, type ReadOptions } from './local-log.ts';
 import { ProjectionRunner } from './projections.ts';
 import { type ClientStatus, initialStatus, type RejectionNotice } from './status.ts';
 import { SyncEngine, type SyncEngineOptions } from './sync-engine.ts';
@@ -339,15 +339,26 @@ export class WorkerCore {
 
   // ---- the app's operations ------------------------------------------------------------
 
+  /**
+   * `textChars`: the length of a JSON text that holds `events` (the page's message), which
+   * bounds their size without serialising them again.
+   */
   async append(
     stream: string,
     events: readonly AppendInput[],
     options: { expectedVersion?: ExpectedVersion } = {},
+    textChars?: number,
   ): Promise<LocalAppendResult> {
+    if (!Array.isArray(events)) return this.#log.append(stream, events);
     const prepared = events.map((e) => this.#prepare(e));
     // Ids made here are new; the ones the app gave are checked (a retry may bring them again).
-    const freshIds = events.every((e) => e.id === undefined);
-    const result = await this.#log.append(stream, prepared, { ...options, freshIds });
+    const freshIds = events.every((e) => e?.id === undefined);
+    const opts: LocalAppendOptions = { freshIds };
+    if (options?.expectedVersion !== undefined) opts.expectedVersion = options.expectedVersion;
+    // An id added here lengthens an event's text by `"id":"<36 characters>",` (43); a registry
+    // may replace the data with its schema's output, which the page's text does not bound.
+    if (textChars !== undefined && !this.setup.registry) opts.textBound = textChars + 43 * events.length;
+    const result = await this.#log.append(stream, prepared, opts);
     this.#counted(result);
     return result;
   }
@@ -360,6 +371,8 @@ export class WorkerCore {
   }
 
   #prepare(e: AppendInput): AppendInput & { id: string } {
+    // Not an event: left for validation to name.
+    if (typeof e !== 'object' || e === null || Array.isArray(e)) return e as AppendInput & { id: string };
     const registry = this.setup.registry;
     const out: AppendInput & { id: string } = { ...e, id: e.id ?? randomId() };
     if (registry && typeof e.type === 'string') {

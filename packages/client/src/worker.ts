@@ -14,6 +14,13 @@ export type {
 
 type Remote<F> = F extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> | R : never;
 
+/** Several appends from one JSON text of `[stream, events, options]` lists, each settled on its own. */
+async function appendMany(core: WorkerCore, text: string) {
+  const list = JSON.parse(text) as Array<Parameters<WorkerCore['append']>>;
+  const settled = await Promise.allSettled(list.map(([s, e, o]) => core.append(s, e, o, text.length)));
+  return settled.map((r) => (r.status === 'fulfilled' ? { ok: r.value } : { error: toPlainError(r.reason) }));
+}
+
 /** The API a worker exposes to the page; every error crosses as plain `{ code, message, details }`. */
 export function workerApi(core: WorkerCore) {
   return {
@@ -26,12 +33,21 @@ export function workerApi(core: WorkerCore) {
      * Several appends in one message, as the JSON text of `[stream, events, options]` lists;
      * they share a group commit, each checked on its own.
      */
-    appendMany: async (text: string) => {
-      const list = JSON.parse(text) as Array<Parameters<WorkerCore['append']>>;
-      const settled = await Promise.allSettled(list.map((a) => core.append(...a)));
-      return settled.map((r) =>
-        r.status === 'fulfilled' ? { ok: r.value } : { error: toPlainError(r.reason) },
-      );
+    appendMany: (text: string) => appendMany(core, text),
+    /**
+     * The appends' own lane: `[id, text]` messages on `port` answered `[id, results]` (or
+     * `[id, undefined, error]`), as `appendMany`. The commonest call skips comlink's proxies,
+     * which cost an awaited single append about a third of a millisecond more.
+     */
+    appendLane: (port: MessagePort) => {
+      port.onmessage = async (m: MessageEvent<[number, string]>) => {
+        const [id, text] = m.data;
+        try {
+          port.postMessage([id, await appendMany(core, text)]);
+        } catch (e) {
+          port.postMessage([id, undefined, toPlainError(e)]);
+        }
+      };
     },
     execute: (...a: Parameters<WorkerCore['execute']>) => plainErrors(() => core.execute(...a)),
     // Reads cross as one JSON text: structured clone copies an envelope property by property

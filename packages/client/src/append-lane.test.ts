@@ -1,0 +1,88 @@
+import 'fake-indexeddb/auto';
+import { randomId } from '@edgelog/core';
+import { afterEach, describe, expect, it } from 'vitest';
+import { workerApi } from './worker.ts';
+import { WorkerCore } from './worker-core.ts';
+
+// The page sends appends as `[id, text]` on a port of their own (client.ts); these are the
+// worker's answers, through a real MessageChannel.
+const open: Array<{ close(): Promise<unknown>; port: MessagePort }> = [];
+afterEach(async () => {
+  for (const o of open.splice(0)) {
+    o.port.close();
+    await o.close();
+  }
+});
+
+let n = 0;
+async function lane() {
+  const api = workerApi(new WorkerCore({}));
+  await api.init({ url: 'http://unused', store: 's', dbName: `lane-${++n}`, sync: false });
+  const channel = new MessageChannel();
+  api.appendLane(channel.port2);
+  open.push({ close: api.close, port: channel.port1 });
+  let id = 0;
+  const send = (text: string) =>
+    new Promise<unknown[]>((resolve) => {
+      const mine = ++id;
+      channel.port1.onmessage = (m: MessageEvent<unknown[]>) => {
+        if (m.data[0] === mine) resolve(m.data);
+      };
+      channel.port1.postMessage([mine, text]);
+    });
+  return { api, send };
+}
+
+const event = (data: unknown, id?: string) => ({ type: 'Added', data, ...(id ? { id } : {}) });
+
+describe('the append lane', () => {
+  it('answers each append of a message on its own: one refused does not sink the others', async () => {
+    const { api, send } = await lane();
+    const [, results] = await send(
+      JSON.stringify([
+        ['a', [event(1)], {}],
+        ['a', [{ type: '$bad', data: 1 }], {}],
+        ['a', [event(2)], { expectedVersion: 1 }],
+      ]),
+    );
+    expect(results).toMatchObject([
+      { ok: { version: 1 } },
+      { error: { code: 'Validation' } },
+      { ok: { version: 2 } },
+    ]);
+    expect(JSON.parse((await api.readStream('a')).events)).toHaveLength(2);
+  });
+
+  it('answers a message that is not JSON with an error, and writes nothing', async () => {
+    const { api, send } = await lane();
+    const [, results, error] = await send('[["a", [');
+    expect(results).toBeUndefined();
+    expect(error).toMatchObject({ message: expect.any(String) });
+    expect(await api.readAll()).toMatchObject({ events: '[]' });
+  });
+
+  it('refuses an event over the size limit, and an append over the request limit, writing nothing', async () => {
+    const { api, send } = await lane();
+    const bare = JSON.stringify(event('')).length;
+    // Under 64 KiB as ASCII; with two-byte characters the same text is over.
+    const [, wide] = await send(JSON.stringify([['a', [event('é'.repeat(40_000))], {}]]));
+    expect(wide).toMatchObject([{ error: { code: 'PayloadTooLarge' } }]);
+    const [, fits] = await send(JSON.stringify([['a', [event('x'.repeat(64 * 1024 - 100 - bare))], {}]]));
+    expect(fits).toMatchObject([{ ok: { version: 1 } }]);
+    // 1,000 events of 5 KB: each fits, the append (5 MB) is over the 4 MiB a push may carry.
+    const many = Array.from({ length: 1000 }, (_, i) => event(`${i}`.padEnd(5000, 'y')));
+    const [, tooMany] = await send(JSON.stringify([['a', many, {}]]));
+    expect(tooMany).toMatchObject([{ error: { code: 'PayloadTooLarge' } }]);
+    expect(JSON.parse((await api.readStream('a')).events)).toHaveLength(1);
+  });
+
+  it('takes only the expected version from the options: an app-given id is always checked', async () => {
+    const { api, send } = await lane();
+    const id = randomId();
+    await send(JSON.stringify([['a', [event(1, id)], {}]]));
+    // `freshIds` would skip the id lookup and store the event twice.
+    const [, again] = await send(JSON.stringify([['a', [event(1, id)], { freshIds: true }]]));
+    expect(again).toMatchObject([{ ok: { version: 1, commitId: '' } }]);
+    expect(JSON.parse((await api.readStream('a')).events)).toHaveLength(1);
+  });
+});
