@@ -417,6 +417,83 @@ describe.skipIf(!ready)('sync against the real edge server (wrangler dev)', () =
       }
     });
 
+    it('a conflict while the server is away: both tabs take back what the replay and the refusal withdrew', async () => {
+      const store = `e2e-w-${Date.now().toString(36)}`;
+      const url = `http://127.0.0.1:${PAGE_PORT}/?store=${store}&server=${encodeURIComponent(`http://127.0.0.1:${PAGE_PORT}`)}&token=${token(store)}`;
+      const { context, dispose } = await launch();
+      try {
+        gate.open = true;
+        const tabs = [await context.newPage(), await context.newPage()];
+        for (const p of tabs) {
+          await p.goto(url);
+          await p.waitForFunction(() => globalThis.app !== undefined);
+          await p.evaluate(() => app.client.rejections());
+        }
+        const leader = (await tabs[0]!.evaluate(() => app.client.status.get().leader)) ? tabs[0]! : tabs[1]!;
+        await leader.evaluate(() => app.client.execute('account', 'acc-1', { kind: 'deposit', amount: 100 }));
+        // The page's status lags the worker's by a frame: the server says when the deposit landed.
+        await waitUntil(async () => (await serverEvents(store)).length === 1, 30_000, 'the deposit to land');
+        await waitUntil(
+          () =>
+            leader.evaluate(
+              () =>
+                app.client.status.get().pending === 0 && app.client.status.get().lastConfirmedPosition === 1,
+            ),
+          30_000,
+          'the deposit to be confirmed',
+        );
+        gate.open = false;
+        // Decided on a balance of 100 while the server is away: both conflict with the
+        // withdrawal of 50 another writer makes meanwhile.
+        const [refused, replayed] = await tabs[1]!.evaluate(async () => [
+          (await app.client.execute('account', 'acc-1', { kind: 'withdraw', amount: 60 })).events[0]!.id,
+          (await app.client.execute('account', 'acc-1', { kind: 'deposit', amount: 5 })).events[0]!.id,
+        ]);
+        const res = await fetch(`${api}/v1/stores/${store}/streams/acc-1/events`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token(store)}`, 'content-type': 'application/json' },
+          body: JSON.stringify({
+            expectedVersion: 1,
+            events: [{ id: randomUUID(), type: 'Withdrawn', data: { amount: 50 } }],
+          }),
+        });
+        expect(res.status).toBe(200);
+        for (const p of tabs)
+          await waitUntil(
+            () => p.evaluate((ids) => ids.every((id) => app.seen.includes(id)), [refused!, replayed!]),
+            5000,
+            'both tabs to see the pending events',
+          );
+        gate.open = true;
+        await leader.evaluate(() => app.client.syncNow());
+        await waitUntil(
+          () => leader.evaluate(() => app.client.status.get().pending === 0),
+          30_000,
+          'the outbox to drain',
+        );
+        const all = await serverEvents(store);
+        expect(all.map((e) => [e.type, (e.data as { amount: number }).amount])).toEqual([
+          ['Deposited', 100],
+          ['Withdrawn', 50],
+          ['Deposited', 5],
+        ]);
+        const ids = all.map((e) => e.id).sort();
+        for (const p of tabs) {
+          await waitUntil(
+            async () => JSON.stringify(await p.evaluate(() => app.viewIds())) === JSON.stringify(ids),
+            5000,
+            'the tab’s folded view to match the server',
+          );
+          expect((await p.evaluate(() => app.withdrawn)).sort()).toEqual(
+            [`rejected ${refused}`, `replayed ${replayed}`].sort(),
+          );
+        }
+      } finally {
+        gate.open = false;
+        await dispose();
+      }
+    });
+
     it('two tabs write while the server is away; the leader closes; the other pushes everything once', async () => {
       const store = `e2e-t-${Date.now().toString(36)}`;
       const url = `http://127.0.0.1:${PAGE_PORT}/?store=${store}&server=${encodeURIComponent(`http://127.0.0.1:${PAGE_PORT}`)}&token=${token(store)}`;

@@ -10,7 +10,7 @@ import { proxy, type Remote, releaseProxy, transfer, wrap } from 'comlink';
 import type { LocalEnvelope } from './envelope.ts';
 import { ClientError, fromPlainError, validationError } from './errors.ts';
 import type { LocalAppendResult, ReadOptions } from './local-log.ts';
-import { type ClientStatus, initialStatus, type RejectionNotice } from './status.ts';
+import { type ClientStatus, initialStatus, type RejectionNotice, type Withdrawal } from './status.ts';
 import type { WorkerApi } from './worker.ts';
 import type { AnyDecider, ProjectionQuery, ProjectionStatus } from './worker-core.ts';
 
@@ -87,10 +87,15 @@ export interface Client<
   readAll(
     options?: ReadAllOptions,
   ): Promise<{ events: Array<LocalEnvelope & EventOf<Defs>>; head: number; scannedTo: number }>;
-  /** Catch-up from `after` (a local position), then live, in batches. Resolves once caught up. */
+  /**
+   * Catch-up from `after` (a local position), then live, in batches. Resolves once caught up.
+   * `withdrawn` hears, after the event, of a pending event handed over that later left the
+   * log: its commit was refused, or its command was decided again (new events replace it).
+   */
   subscribe(
     options: SubscribeOptions,
     handler: (events: Array<LocalEnvelope & EventOf<Defs>>) => void | Promise<void>,
+    withdrawn?: (withdrawn: Withdrawal[]) => void | Promise<void>,
   ): Promise<() => Promise<void>>;
   readProjection<T = unknown>(name: string, key: string): Promise<T | undefined>;
   /** Rows of a client projection in key order (optionally under a key prefix), pending events included. */
@@ -261,9 +266,10 @@ export function createClient<
       const r = await whenReady(() => api.readAll(opts));
       return { events: JSON.parse(r.events), head: r.head, scannedTo: r.scannedTo };
     },
-    subscribe: async (opts, handler) => {
+    subscribe: async (opts, handler, withdrawn) => {
+      const events = proxy(handler as (e: LocalEnvelope[]) => unknown);
       const id = await whenReady(() =>
-        api.subscribe(opts, proxy(handler as (e: LocalEnvelope[]) => unknown)),
+        withdrawn ? api.subscribe(opts, events, proxy(withdrawn)) : api.subscribe(opts, events),
       );
       return () => call(api.unsubscribe(id));
     },

@@ -181,7 +181,7 @@ export async function loadWindow(
   return slots.filter((e): e is StoredEvent => e !== undefined);
 }
 
-export function matches(filter: EventFilter | undefined, e: StoredEvent): boolean {
+export function matches(filter: EventFilter | undefined, e: { stream: string; type: string }): boolean {
   if (!filter) return true;
   if (filter.streamPrefix !== undefined && !e.stream.startsWith(filter.streamPrefix)) return false;
   if (filter.types !== undefined && filter.types.length > 0 && !filter.types.includes(e.type)) return false;

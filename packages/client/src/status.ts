@@ -12,6 +12,21 @@ export interface RejectionNotice {
   at: string;
 }
 
+/**
+ * A pending event taken out of the local log after `subscribe` may have delivered it: its
+ * commit was refused for good (`rejected`, also told by `onRejected`), or its command was
+ * decided again on the server's history (`replayed`: new events, with new ids, replace it).
+ */
+export interface Withdrawal {
+  id: string;
+  stream: string;
+  type: string;
+  /** Its local position: where `subscribe` delivered it. */
+  position: number;
+  reason: 'rejected' | 'replayed';
+  commitId: string;
+}
+
 /** The client's sync status, as one subscribable value. */
 export interface ClientStatus {
   /** What the page last reported (`navigator.onLine` and its events). */

@@ -16,6 +16,7 @@ import { abortOnThrow, decodeRecord, finalize, withUnacked } from './db.ts';
 import { toEnvelope } from './envelope.ts';
 import { streamRecords, tailKey, writeScope } from './local-log.ts';
 import type { ProjectionRunner } from './projections.ts';
+import type { Withdrawal } from './status.ts';
 import {
   type Ack,
   type OutboxCommit,
@@ -41,6 +42,8 @@ export interface SyncStoreDeps {
   now?: () => string;
   /** Called after every committed write with the new tail position. */
   onWrite: (tail: number) => void;
+  /** Called after a transaction that took pending events out of the log committed. */
+  onWithdrawn?: (withdrawn: Withdrawal[]) => void;
   /** The durability hint of its write transactions (see `Durability`). */
   durability?: Durability;
 }
@@ -103,6 +106,21 @@ function namedVersion(expected: CommitInfo['expectedVersion']): number | undefin
   return typeof expected === 'number' ? expected : undefined;
 }
 
+function withdrawals(
+  events: readonly StoredEvent[],
+  commit: CommitInfo,
+  reason: Withdrawal['reason'],
+): Withdrawal[] {
+  return events.map((e) => ({
+    id: e.id,
+    stream: e.stream,
+    type: e.type,
+    position: e.lp,
+    reason,
+    commitId: commit.commitId,
+  }));
+}
+
 function removeCommit(rec: LogRecord, commit: CommitInfo): StoredEvent[] {
   const ids = new Set(commit.ids);
   const removed = rec.events.filter((e) => ids.has(e.id));
@@ -126,6 +144,11 @@ export class SyncStore {
   ) {
     this.#newId = deps.newId ?? randomId;
     this.#now = deps.now ?? (() => new Date().toISOString());
+  }
+
+  /** Tells of the pending events a committed transaction took out of the log. */
+  #withdrew(withdrawn: Withdrawal[]): void {
+    if (withdrawn.length > 0) this.deps.onWithdrawn?.(withdrawn);
   }
 
   #tx(): Tx {
@@ -238,6 +261,7 @@ export class SyncStore {
    */
   async applyPulledPages(pages: readonly PulledPage[], head: number): Promise<PullApplied> {
     const tx = this.#tx();
+    const withdrawn: Withdrawal[] = [];
     const done = tx.done;
     done.catch(() => undefined);
     // A throw (a row that cannot be stored, say) must not leave the log written without the
@@ -320,7 +344,7 @@ export class SyncStore {
       for (const e of foreign)
         if (pendingStreams.has(e.stream))
           rebase.set(e.stream, Math.max(rebase.get(e.stream) ?? 0, e.version));
-      const { rejected, changed } = await this.#rebase(tx, rebase);
+      const { rejected, changed } = await this.#rebase(tx, rebase, withdrawn);
       if (changed) await this.deps.projections.rebuild(tx);
       else await this.deps.projections.applyPulled(tx, foreign, records, tail);
       const newTail = changed ? await tailKey(log) : lp;
@@ -332,6 +356,7 @@ export class SyncStore {
     });
     await done;
     if (applied.notify !== undefined) this.deps.onWrite(applied.notify);
+    this.#withdrew(withdrawn);
     return { reached: applied.reached, rejected: applied.rejected };
   }
 
@@ -347,18 +372,27 @@ export class SyncStore {
         await done;
         return undefined;
       }
-      const rejection = await this.#reject(tx, found.rec, found.commit, error);
+      const withdrawn: Withdrawal[] = [];
+      const rejection = await this.#reject(tx, found.rec, found.commit, error, withdrawn);
       await this.#renumber(tx, new Set([found.commit.stream]), false);
       await this.deps.projections.rebuild(tx);
       await done;
       this.deps.onWrite(found.rec.to);
+      this.#withdrew(withdrawn);
       return rejection;
     });
   }
 
   /** Removes a commit's events and keeps the refusal; the caller renumbers and rebuilds. */
-  async #reject(tx: Tx, rec: LogRecord, commit: CommitInfo, error: WireError): Promise<Rejection> {
+  async #reject(
+    tx: Tx,
+    rec: LogRecord,
+    commit: CommitInfo,
+    error: WireError,
+    withdrawn: Withdrawal[],
+  ): Promise<Rejection> {
     const events = removeCommit(rec, commit);
+    withdrawn.push(...withdrawals(events, commit, 'rejected'));
     const rejection: Rejection = {
       commitId: commit.commitId,
       stream: commit.stream,
@@ -400,7 +434,16 @@ export class SyncStore {
         await done;
         return { kind: 'stale' };
       }
-      const result = await this.#redecide(tx, found.rec, found.commit, confirmed, earlier, serverVersion);
+      const withdrawn: Withdrawal[] = [];
+      const result = await this.#redecide(
+        tx,
+        found.rec,
+        found.commit,
+        confirmed,
+        earlier,
+        serverVersion,
+        withdrawn,
+      );
       if (result.kind === 'undecidable') {
         await done;
         return result;
@@ -414,6 +457,7 @@ export class SyncStore {
       const tail = await tailKey(tx.objectStore('log'));
       await done;
       this.deps.onWrite(result.kind === 'replayed' ? tail : found.rec.to);
+      this.#withdrew(withdrawn);
       return result;
     });
   }
@@ -447,6 +491,7 @@ export class SyncStore {
     confirmed: readonly StoredEvent[],
     earlier: readonly StoredEvent[],
     actual: number,
+    withdrawn: Withdrawal[],
   ): Promise<Redecided> {
     if (!commit.command) {
       const stale = commit.expectedVersion === STALE_VERSION;
@@ -459,7 +504,7 @@ export class SyncStore {
         message: `stream '${commit.stream}': expected version ${String(expected)}${why}, actual ${actual}`,
         details: { stream: commit.stream, expected, actual },
       };
-      return { kind: 'rejected', rejection: await this.#reject(tx, rec, commit, error) };
+      return { kind: 'rejected', rejection: await this.#reject(tx, rec, commit, error, withdrawn) };
     }
     const upcast = this.deps.upcast ?? ((e: EventEnvelope) => e);
     const prior = [...confirmed, ...earlier].map((e) => upcast(toEnvelope(e)));
@@ -471,7 +516,7 @@ export class SyncStore {
     );
     if (outcome.kind === 'undecidable') return outcome;
     if (outcome.kind !== 'events') {
-      return { kind: 'rejected', rejection: await this.#reject(tx, rec, commit, outcome.error) };
+      return { kind: 'rejected', rejection: await this.#reject(tx, rec, commit, outcome.error, withdrawn) };
     }
     let newEvents: StoredEvent[];
     try {
@@ -491,9 +536,9 @@ export class SyncStore {
       });
     } catch (e) {
       const error: WireError = { code: 'Validation', message: e instanceof Error ? e.message : String(e) };
-      return { kind: 'rejected', rejection: await this.#reject(tx, rec, commit, error) };
+      return { kind: 'rejected', rejection: await this.#reject(tx, rec, commit, error, withdrawn) };
     }
-    removeCommit(rec, commit);
+    withdrawn.push(...withdrawals(removeCommit(rec, commit), commit, 'replayed'));
     const log = tx.objectStore('log');
     const writes: Promise<unknown>[] = [log.put(finalize(rec))];
     let replacedBy: string | undefined;
@@ -540,6 +585,7 @@ export class SyncStore {
   async #rebase(
     tx: Tx,
     pulled: ReadonlyMap<string, number>,
+    withdrawn: Withdrawal[],
   ): Promise<{ rejected: Rejection[]; changed: boolean }> {
     const rejected: Rejection[] = [];
     let changed = false;
@@ -565,7 +611,15 @@ export class SyncStore {
         const version = confirmed.length;
         const stale = first.commit.expectedVersion === STALE_VERSION;
         if (!stale && namedVersion(first.commit.expectedVersion)! >= version) break;
-        const result = await this.#redecide(tx, first.rec, first.commit, confirmed, earlier, version);
+        const result = await this.#redecide(
+          tx,
+          first.rec,
+          first.commit,
+          confirmed,
+          earlier,
+          version,
+          withdrawn,
+        );
         // Left to a worker that has the decider (its push is answered conflict until then).
         if (result.kind === 'undecidable') break;
         if (result.kind === 'rejected') rejected.push(result.rejection);

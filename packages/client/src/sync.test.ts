@@ -1,7 +1,7 @@
 import 'fake-indexeddb/auto';
 import { type Decider, type DomainEvent, defineProjection, error } from '@edgelog/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { RejectionNotice } from './status.ts';
+import type { RejectionNotice, Withdrawal } from './status.ts';
 import { FakeServer, type Faults, faulty, seeded } from './testing/fake-server.ts';
 import { WorkerCore } from './worker-core.ts';
 
@@ -179,6 +179,64 @@ describe('sync against a fake server', () => {
     // I11 in the read model too: the refused withdrawal left the projection.
     expect(await b.core.readProjection('balances', 'acc-1')).toBe(30);
     expect(await a.core.readProjection('balances', 'acc-1')).toBe(30);
+  });
+
+  it('tells a subscriber of each pending event it was handed that a refusal or a replay took back', async () => {
+    const server = new FakeServer();
+    const a = await client(server);
+    const b = await client(server);
+    a.core.setOnline(true);
+    b.core.setOnline(true);
+    await a.core.execute('account', 'acc-1', { kind: 'deposit', amount: 100 });
+    await settle(server, a.core, b.core);
+    a.core.setOnline(false);
+    b.core.setOnline(false);
+    // The app's own view, folded from the subscription: events in, withdrawals out.
+    const heard: string[] = [];
+    const view = new Map<string, number>();
+    await b.core.subscribe(
+      {},
+      (events) => {
+        for (const e of events) {
+          heard.push(`event ${e.id}`);
+          view.set(e.id, (e.data as { amount: number }).amount);
+        }
+      },
+      (list) => {
+        for (const w of list) {
+          heard.push(`${w.reason} ${w.id}`);
+          view.delete(w.id);
+        }
+      },
+    );
+    const elsewhere: Withdrawal[] = [];
+    await b.core.subscribe(
+      { filter: { streamPrefix: 'other-' } },
+      () => undefined,
+      (l) => elsewhere.push(...l),
+    );
+    await a.core.execute('account', 'acc-1', { kind: 'withdraw', amount: 80 });
+    const refused = (await b.core.execute('account', 'acc-1', { kind: 'withdraw', amount: 50 })).events[0]!
+      .id;
+    const replayed = (await b.core.execute('account', 'acc-1', { kind: 'deposit', amount: 10 })).events[0]!
+      .id;
+    a.core.setOnline(true);
+    await settle(server, a.core);
+    b.core.setOnline(true);
+    await settle(server, a.core, b.core);
+    const all = await expectConverged(server, a.core, b.core);
+    for (let i = 0; i < 200 && view.size !== all.length; i++) await new Promise((r) => setTimeout(r, 5));
+    // The view holds exactly the server's events: the refused withdrawal and the deposit that
+    // was decided again (a new event replaced it) are gone, each told after it was handed over.
+    expect([...view.keys()].sort()).toEqual(all.map((e) => e.id).sort());
+    expect([...view.values()].reduce((x, y) => x + y, 0)).toBe(100 + 80 + 10);
+    const told = heard.filter((h) => !h.startsWith('event'));
+    expect(told.sort()).toEqual([`rejected ${refused}`, `replayed ${replayed}`].sort());
+    for (const id of [refused, replayed])
+      expect(heard.indexOf(`event ${id}`)).toBeLessThan(
+        heard.findIndex((h) => h.endsWith(id) && !h.startsWith('event')),
+      );
+    expect(elsewhere).toEqual([]);
   });
 
   it('reports a raw append whose numeric expected version conflicts as rejected', async () => {

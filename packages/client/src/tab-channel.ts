@@ -1,10 +1,11 @@
-import type { ClientStatus, RejectionNotice } from './status.ts';
+import type { ClientStatus, RejectionNotice, Withdrawal } from './status.ts';
 
 /** What the workers of one database's tabs tell each other on their BroadcastChannel. */
 type ChannelMessage =
   | { t: 'write'; tail: number }
   | { t: 'status'; s: ClientStatus }
   | { t: 'rejected'; r: RejectionNotice }
+  | { t: 'withdrawn'; w: Withdrawal[] }
   | { t: 'hello' }
   /** The answer to a `hello` from a tab with nothing to announce: it exists. */
   | { t: 'here' };
@@ -17,6 +18,8 @@ export interface TabChannelHandlers {
   status(status: ClientStatus): void;
   /** The leading tab's sync engine reported a rejected command. */
   rejected(notice: RejectionNotice): void;
+  /** The leading tab took pending events out of the log (a refusal or a replay). */
+  withdrawn(list: Withdrawal[]): void;
   /** This tab's status, which it announces when it leads. */
   current(): ClientStatus;
 }
@@ -60,6 +63,11 @@ export class TabChannel {
     this.#post({ t: 'status', s: status });
   }
 
+  /** Tells the other tabs of pending events taken out of the log. */
+  tellWithdrawn(list: Withdrawal[]): void {
+    this.#post({ t: 'withdrawn', w: list });
+  }
+
   /** Tells the other tabs of a rejected command. */
   tellRejected(notice: RejectionNotice): void {
     this.#post({ t: 'rejected', r: notice });
@@ -91,6 +99,9 @@ export class TabChannel {
         break;
       case 'rejected':
         this.handlers.rejected(m.r);
+        break;
+      case 'withdrawn':
+        this.handlers.withdrawn(m.w);
         break;
       case 'here':
         break;

@@ -9,15 +9,16 @@ import type {
   SnapshotPolicy,
   SubscribeOptions,
 } from '@edgelog/core';
-import { randomId, Subscriber, shouldSnapshot, snapshotKey } from '@edgelog/core';
+import { randomId, shouldSnapshot, snapshotKey } from '@edgelog/core';
 import { ClientProjections, type ProjectionQuery, type ProjectionStatus } from './client-projections.ts';
 import { type Durability, openLogDb, type Rejection, type SnapshotRecord } from './db.ts';
 import { type LocalEnvelope, toEnvelope } from './envelope.ts';
 import { ClientError, toPlainError } from './errors.ts';
 import { defaultClientLimits } from './local-event-store.ts';
 import { type LocalAppendOptions, type LocalAppendResult, LocalLog, type ReadOptions } from './local-log.ts';
+import { LocalSubscription } from './local-subscription.ts';
 import { ProjectionRunner } from './projections.ts';
-import { type ClientStatus, initialStatus, type RejectionNotice } from './status.ts';
+import { type ClientStatus, initialStatus, type RejectionNotice, type Withdrawal } from './status.ts';
 import { SyncEngine, type SyncEngineOptions } from './sync-engine.ts';
 import type { ReplayDecider } from './sync-plan.ts';
 
@@ -121,7 +122,7 @@ export class WorkerCore {
   #replaced: { code: 'Closed'; message: string } | undefined;
   #nextId = 1;
   #views!: ClientProjections;
-  readonly #subscribers = new Map<number, Subscriber>();
+  readonly #subscribers = new Map<number, LocalSubscription>();
   readonly #statusListeners = new Map<number, Callback<ClientStatus>>();
   readonly #rejectionListeners = new Map<number, Callback<RejectionNotice>>();
   #pendingRefresh: Promise<void> | undefined;
@@ -173,6 +174,7 @@ export class WorkerCore {
       projections: this.#projections,
       deciders: (this.setup.deciders ?? {}) as Record<string, ReplayDecider>,
       onWrite,
+      onWithdrawn: (list) => this.#withdrawn(list, true),
       durability,
     };
     if (registry) {
@@ -196,6 +198,7 @@ export class WorkerCore {
         this.#setStatus(sync);
       },
       rejected: (n) => this.#rejected(n),
+      withdrawn: (list) => this.#withdrawn(list, false),
       current: () => this.#status,
     });
     await this.#refreshPending();
@@ -291,6 +294,12 @@ export class WorkerCore {
       if (n.kick) this.#engine?.kick();
       void this.#refreshPending();
     }, 0);
+  }
+
+  /** Pending events left the log (here, or in another tab when `local` is false). */
+  #withdrawn(list: Withdrawal[], local: boolean): void {
+    if (local) this.#tabs?.tellWithdrawn(list);
+    for (const s of this.#subscribers.values()) s.withdrawn(list);
   }
 
   #rejected(n: RejectionNotice): void {
@@ -492,35 +501,24 @@ export class WorkerCore {
     return { events: r.events.map((e) => this.#upcast(toEnvelope(e))), head: r.head, scannedTo: r.scannedTo };
   }
 
-  /** Catch-up from `after` (a local position), then live; resolves with the subscription id once caught up. */
-  async subscribe(options: SubscribeOptions, handler: (events: LocalEnvelope[]) => unknown): Promise<number> {
+  /**
+   * Catch-up from `after` (a local position), then live; resolves with the subscription id once
+   * caught up. `withdrawn` hears of pending events handed over that later left the log.
+   */
+  async subscribe(
+    options: SubscribeOptions,
+    handler: (events: LocalEnvelope[]) => unknown,
+    withdrawn?: (withdrawn: Withdrawal[]) => unknown,
+  ): Promise<number> {
     const id = this.#nextId++;
-    let batch: LocalEnvelope[] = [];
-    let scheduled = false;
-    const flush = async () => {
-      scheduled = false;
-      const out = batch;
-      batch = [];
-      if (out.length > 0) await handler(out);
-    };
-    const sub = new Subscriber(
+    const sub = new LocalSubscription(
       options,
-      (e) => {
-        batch.push(e as LocalEnvelope);
-        if (batch.length >= 500) return flush();
-        if (!scheduled) {
-          scheduled = true;
-          queueMicrotask(() => void flush());
-        }
-        return undefined;
-      },
+      withdrawn ? { events: handler, withdrawn } : { events: handler },
       (after, limit) => this.readAll({ after, limit, ...(options.filter ? { filter: options.filter } : {}) }),
       () => this.#subscribers.delete(id),
     );
     this.#subscribers.set(id, sub);
-    sub.wake();
-    await sub.caughtUp;
-    await flush();
+    await sub.start();
     return id;
   }
 

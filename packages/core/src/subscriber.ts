@@ -55,7 +55,10 @@ export class Subscriber implements Subscription {
           const page = await this.readPage(this.#cursor, this.pageSize);
           for (const event of page.events) {
             if (this.#closed) return;
-            await this.handler(event);
+            // A handler that returns nothing is not awaited: awaiting it would let microtasks
+            // run between events, and a batching handler would flush after every event.
+            const pending = this.handler(event);
+            if (pending !== undefined) await pending;
             this.#cursor = event.position ?? this.#cursor;
           }
           // The page held every match up to `scannedTo` (the protocol's promise), which a

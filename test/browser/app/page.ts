@@ -12,14 +12,31 @@ const client = createClient({
 });
 
 const seen: string[] = [];
-void client.subscribe({}, (events) => {
-  for (const e of events) seen.push(e.id);
-});
+/** The app's own view of the log, folded from the subscription: events in, withdrawals out. */
+const view = new Map<string, unknown>();
+const withdrawn: string[] = [];
+void client.subscribe(
+  {},
+  (events) => {
+    for (const e of events) {
+      seen.push(e.id);
+      view.set(e.id, e.data);
+    }
+  },
+  (list) => {
+    for (const w of list) {
+      withdrawn.push(`${w.reason} ${w.id}`);
+      view.delete(w.id);
+    }
+  },
+);
 
 /** What the tests drive through `page.evaluate`. */
 const app = {
   client,
   seen,
+  withdrawn,
+  viewIds: () => [...view.keys()].sort(),
   /** Appends `n` single events to `stream` one after another; reports each resolved id. */
   async burst(stream: string, n: number, report: (id: string) => void) {
     for (let i = 0; i < n; i++) {
