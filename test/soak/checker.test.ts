@@ -205,6 +205,15 @@ describe('the soak history checker', () => {
     expect(kinds(h)).toEqual(['failed-visible']);
   });
 
+  it("finds a subscription's view that kept a withdrawn event or missed one", () => {
+    const h = clean();
+    h.clients[0]!.subscribed = ['h1', 'd1', 'w2'];
+    expect(kinds(h)).toEqual([]);
+    // The replayed command's first event was withdrawn; a view that kept it, and missed the new one.
+    h.clients[0]!.subscribed = ['h1', 'd1', 'w1'];
+    expect(kinds(h)).toEqual(['subscription']);
+  });
+
   it('finds an event no operation made, and a balance that went below zero', () => {
     const orphan = clean();
     orphan.server[0]!.metadata = {};

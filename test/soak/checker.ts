@@ -54,6 +54,11 @@ export interface ClientView {
   name: string;
   events: ClientEvent[];
   rejections: ClientRejection[];
+  /**
+   * The ids an app's view folded from `subscribe` holds (events in, withdrawals out), over the
+   * client's last opening.
+   */
+  subscribed?: string[];
 }
 
 export interface History {
@@ -78,6 +83,7 @@ export type AnomalyKind =
   | 'rejected-visible'
   | 'failed-visible'
   | 'divergence'
+  | 'subscription'
   | 'overdraft'
   | 'orphan-event';
 
@@ -262,6 +268,21 @@ export function checkHistory(h: History): CheckResult {
         'divergence',
         `${c.name}: ${missing.length} server events missing (${missing.slice(0, 3).join('; ')}), ` +
           `${extra.length} not on the server (${extra.slice(0, 3).join('; ')})`,
+      );
+  }
+
+  // A view folded from `subscribe` (events in, withdrawals out) ends equal to the log.
+  const serverIds = new Set(h.server.map((e) => e.id));
+  for (const c of h.clients) {
+    if (!c.subscribed) continue;
+    const folded = new Set(c.subscribed);
+    const missing = [...serverIds].filter((id) => !folded.has(id));
+    const extra = [...folded].filter((id) => !serverIds.has(id));
+    if (missing.length > 0 || extra.length > 0)
+      report(
+        'subscription',
+        `${c.name}: the subscription's view misses ${missing.length} events (${missing.slice(0, 3).join(', ')}) ` +
+          `and holds ${extra.length} that are not in the log (${extra.slice(0, 3).join(', ')})`,
       );
   }
 

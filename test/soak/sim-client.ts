@@ -34,6 +34,8 @@ export class SimClient {
   readonly #factory = new IDBFactory();
   readonly #dbName: string;
   #core: WorkerCore | undefined;
+  /** What an app's view folded from `subscribe` holds: events in, withdrawals out. */
+  #folded = new Set<string>();
   #online = true;
   #opened = 0;
   #seq = 0;
@@ -86,6 +88,17 @@ export class SimClient {
       global.indexedDB = previous;
     }
     await ready;
+    const folded = new Set<string>();
+    await core.subscribe(
+      {},
+      (events) => {
+        for (const e of events) folded.add(e.id);
+      },
+      (withdrawn) => {
+        for (const w of withdrawn) folded.delete(w.id);
+      },
+    );
+    this.#folded = folded;
     this.#core = core;
     this.#opened++;
   }
@@ -190,13 +203,19 @@ export class SimClient {
       if (page.scannedTo >= page.head) break;
       after = page.scannedTo;
     }
+    // The subscription hears of the last writes in the next task or so.
+    const ids = new Set(events.map((e) => e.id));
+    for (let i = 0; i < 100; i++) {
+      if (this.#folded.size === ids.size && [...ids].every((id) => this.#folded.has(id))) break;
+      await new Promise((r) => setTimeout(r, 20));
+    }
     const rejections = (await this.core.rejections()).map((r) => ({
       commitId: r.commitId,
       stream: r.stream,
       eventIds: r.eventIds,
       command: r.command,
     }));
-    return { name: this.name, events, rejections };
+    return { name: this.name, events, rejections, subscribed: [...this.#folded] };
   }
 
   get reloads(): number {
