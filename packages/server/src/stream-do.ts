@@ -13,15 +13,12 @@ import {
   validationError,
   type WireError,
 } from '@edgelog/core';
-import { z } from 'zod';
 import { type AggregateOutcome, loadAggregate } from './aggregate.ts';
-import { Claims, checkStore, checkStream, hasExpired, jwtSecret, verifyToken } from './auth.ts';
 import type { ServerEnv } from './env.ts';
 import { answerTaken, type CommitOutcome } from './log-row.ts';
-import { type LoggedChunk, type PackedEvents, unpackChunk, versioned } from './packed.ts';
+import { type LoggedChunk, type PackedEvents, versioned } from './packed.ts';
 import type { SequencerApi } from './sequencer-do.ts';
-import { readClientMessage, sendTo } from './socket-message.ts';
-import { SocketStates } from './socket-states.ts';
+import { StreamSockets } from './stream-sockets.ts';
 import { StreamTable } from './stream-table.ts';
 
 export interface AppendInput {
@@ -62,20 +59,6 @@ export type ReadOutcome = { ok: true; page: ReadStreamResponse } | { ok: false; 
 /** Test-only crash points of the StreamDO (see README, crash safety). */
 export type StreamFault = 'before-sequencer-commit' | 'after-sequencer-commit';
 
-const StreamSocketState = z.object({
-  store: z.string(),
-  stream: z.string(),
-  claims: z.optional(Claims),
-  /** A heartbeat found it without a token: the next one closes it (see `awaitAuth`). */
-  waiting: z.optional(z.literal(true)),
-  subs: z.array(
-    z.object({ id: z.string(), cursor: z.number().int().min(0), types: z.optional(z.array(z.string())) }),
-  ),
-});
-type StreamSocketState = z.infer<typeof StreamSocketState>;
-
-const CATCH_UP_PAGE = 500;
-const HEARTBEAT_MS = 25_000;
 const MAX_CONFLICT_EVENTS = 5000;
 const DEFAULT_PAGE = 500;
 const SYNC_PAGE = 1000;
@@ -118,20 +101,25 @@ export class StreamDO extends DurableObject<ServerEnv> {
   /** Test-only: crash at this point of the next append. */
   fault: StreamFault | undefined;
   /** Events per catch-up page of a stream subscription (tests shrink it). */
-  catchUpPage = CATCH_UP_PAGE;
+  catchUpPage = 500;
   private sequencerStub: { store: string; api: SequencerApi } | undefined;
-  /**
-   * Per-socket state, one object per socket shared by every handler, and kept in the socket's
-   * attachment too (which survives hibernation): a handler that awaits and then saves cannot
-   * write back an old copy over what another handler saved meanwhile.
-   */
-  private readonly sockets = new SocketStates(StreamSocketState);
-  /** Subscriptions still catching up, per socket: id to the catch-up that owns it. */
-  private readonly catchingUp = new Map<WebSocket, Map<string, symbol>>();
+  private readonly sockets: StreamSockets;
 
   constructor(ctx: DurableObjectState, env: ServerEnv) {
     super(ctx, env);
     this.table = new StreamTable(ctx.storage.sql);
+    this.sockets = new StreamSockets({
+      ctx,
+      env,
+      lastPosition: () => this.lastPosition(),
+      exclusive: (fn) => this.exclusive(fn),
+      readAfter: async (store, stream, after, limit) => {
+        await this.sync(store, stream);
+        this.flushCopies();
+        return this.table.afterPosition(stream, after, limit);
+      },
+      catchUpPage: () => this.catchUpPage,
+    });
   }
 
   /** Runs `fn` after every earlier exclusive call has settled, across all its awaits. */
@@ -237,7 +225,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
         });
         this.copyLater(logged);
         // The sequencer answered, so the commit is durable in the log: tell the stream's sockets.
-        this.broadcast(stream, logged);
+        this.sockets.broadcast(stream, logged);
         return {
           status: 'committed',
           version: version + ids.length,
@@ -303,208 +291,26 @@ export class StreamDO extends DurableObject<ServerEnv> {
     };
   }
 
-  // ---- WebSocket subscribers of this stream (hibernating) -------------------------------
+  // ---- WebSocket subscribers of this stream (hibernating): stream-sockets.ts ------------
 
-  override async fetch(request: Request): Promise<Response> {
-    if (request.headers.get('Upgrade')?.toLowerCase() !== 'websocket')
-      return new Response('expected a WebSocket upgrade', { status: 426 });
-    const claimsHeader = request.headers.get('x-edgelog-claims');
-    const state: StreamSocketState = {
-      store: request.headers.get('x-edgelog-store') ?? '',
-      stream: request.headers.get('x-edgelog-stream') ?? '',
-      subs: [],
-    };
-    if (claimsHeader) state.claims = Claims.parse(JSON.parse(claimsHeader));
-    const pair = new WebSocketPair();
-    this.ctx.acceptWebSocket(pair[1]);
-    this.sockets.save(pair[1], state);
-    if (state.claims) sendTo(pair[1], { type: 'ready', head: this.lastPosition() });
-    if ((await this.ctx.storage.getAlarm()) === null)
-      await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
-    return new Response(null, { status: 101, webSocket: pair[0] });
+  override fetch(request: Request): Promise<Response> {
+    return this.sockets.accept(request);
   }
 
-  /**
-   * Heartbeats for the stream's sockets; `head` is the stream's last position. A socket whose
-   * token has expired is closed instead, even if it is idle.
-   */
-  override async alarm(): Promise<void> {
-    const sockets = this.ctx.getWebSockets();
-    this.sockets.heartbeat(sockets, this.lastPosition(), (ws) => this.catchingUp.get(ws)?.clear());
-    if (sockets.length > 0) await this.ctx.storage.setAlarm(Date.now() + HEARTBEAT_MS);
+  override alarm(): Promise<void> {
+    return this.sockets.heartbeat();
   }
 
-  override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
-    const socket = this.sockets.load(ws);
-    if (!socket) {
-      ws.close(1011, 'lost socket state');
-      return;
-    }
-    const read = readClientMessage(raw);
-    if ('error' in read) {
-      sendTo(ws, { type: 'error', error: read.error });
-      return;
-    }
-    const { message } = read;
-    if (message.type !== 'auth' && socket.claims && hasExpired(socket.claims)) {
-      this.expire(ws, socket);
-      return;
-    }
-    switch (message.type) {
-      case 'auth':
-        try {
-          const claims = await verifyToken(message.token, jwtSecret(this.env));
-          checkStore(claims, socket.store);
-          checkStream(claims, socket.stream);
-          // Read again after the await: a catch-up may have registered a subscription meanwhile.
-          const current = this.sockets.load(ws);
-          if (!current) return;
-          current.claims = claims;
-          this.sockets.save(ws, current);
-          sendTo(ws, { type: 'ready', head: this.lastPosition() });
-        } catch (e) {
-          sendTo(ws, { type: 'error', error: toWireError(e) });
-          ws.close(1008, 'unauthorized');
-        }
-        return;
-      case 'subscribe': {
-        if (!socket.claims) {
-          sendTo(ws, {
-            type: 'error',
-            subscription: message.id,
-            error: error('Unauthorized', 'send an auth message first').toWire(),
-          });
-          return;
-        }
-        const { id, after = 0, filter } = message;
-        const sub: StreamSocketState['subs'][number] = { id, cursor: after };
-        if (filter?.types) sub.types = filter.types;
-        // The subscription is kept in the socket's attachment once caught up: one that cannot
-        // be (over the attachment's size limit) is refused now, before any catch-up.
-        if (!fits(ws, { ...socket, subs: [...socket.subs.filter((s) => s.id !== id), sub] })) {
-          ws.serializeAttachment(socket);
-          sendTo(ws, { type: 'error', subscription: id, error: filterTooLarge() });
-          return;
-        }
-        ws.serializeAttachment(socket);
-        await this.catchUp(ws, socket, sub);
-        return;
-      }
-      case 'unsubscribe':
-        this.catchingUp.get(ws)?.delete(message.id);
-        socket.subs = socket.subs.filter((s) => s.id !== message.id);
-        this.sockets.save(ws, socket);
-        return;
-      case 'ping':
-        sendTo(ws, message.at === undefined ? { type: 'pong' } : { type: 'pong', at: message.at });
-        return;
-      default: {
-        const never: never = message;
-        return never;
-      }
-    }
-  }
-
-  /**
-   * Sends a subscription the stream's events after its cursor, one page per turn of the
-   * stream's mutex, so appends to the stream get in between pages of a long catch-up. Each
-   * page is read after the last copy, with no commit in flight; the page that reaches the
-   * stream's end sends `caught-up` and registers the subscription for live delivery in the
-   * same turn, so the first live event is exactly the one after it. An unsubscribe, a second
-   * subscribe with the same id or a closed socket ends the catch-up.
-   */
-  private async catchUp(
-    ws: WebSocket,
-    socket: StreamSocketState,
-    sub: StreamSocketState['subs'][number],
-  ): Promise<void> {
-    const token = Symbol(sub.id);
-    const pending = this.catchingUp.get(ws) ?? new Map<string, symbol>();
-    this.catchingUp.set(ws, pending);
-    pending.set(sub.id, token);
-    const current = () => pending.get(sub.id) === token && ws.readyState === WebSocket.READY_STATE_OPEN;
-    try {
-      for (let turn = 0; current(); turn++) {
-        // A task between pages: the mutex alone hands over in microtasks, before any append
-        // waiting on the runtime's event loop could get in.
-        if (turn > 0) await new Promise((resolve) => setTimeout(resolve, 0));
-        const done = await this.exclusive(async () => {
-          if (!current()) return true;
-          const state = this.sockets.load(ws);
-          if (!state?.claims) return true;
-          if (hasExpired(state.claims)) {
-            this.expire(ws, state);
-            return true;
-          }
-          await this.sync(socket.store, socket.stream);
-          this.flushCopies();
-          const page = this.table.afterPosition(socket.stream, sub.cursor, this.catchUpPage);
-          const matching = page.filter((e) => !sub.types || sub.types.includes(e.type));
-          if (matching.length > 0) sendTo(ws, { type: 'events', subscription: sub.id, events: matching });
-          sub.cursor = page.at(-1)?.position ?? sub.cursor;
-          if (page.length === this.catchUpPage) return false;
-          const fresh = this.sockets.load(ws);
-          if (!fresh?.claims) return true;
-          const before = fresh.subs;
-          fresh.subs = [...fresh.subs.filter((s) => s.id !== sub.id), sub];
-          if (!this.sockets.save(ws, fresh)) {
-            // Other subscriptions grew the attachment meanwhile: refused, and nothing kept.
-            fresh.subs = before;
-            sendTo(ws, { type: 'error', subscription: sub.id, error: filterTooLarge() });
-            return true;
-          }
-          sendTo(ws, { type: 'caught-up', subscription: sub.id, position: sub.cursor });
-          return true;
-        });
-        if (done) break;
-      }
-    } finally {
-      if (pending.get(sub.id) === token) pending.delete(sub.id);
-      if (pending.size === 0) this.catchingUp.delete(ws);
-    }
+  override webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
+    return this.sockets.message(ws, raw);
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    this.sockets.forget(ws);
-    try {
-      ws.close(code === 1005 ? 1000 : code, reason);
-    } catch {
-      // already closed
-    }
+    this.sockets.closed(ws, code, reason);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    this.sockets.forget(ws);
-  }
-
-  private broadcast(stream: string, logged: LoggedChunk[]): void {
-    const sockets = this.ctx.getWebSockets();
-    if (sockets.length === 0) return;
-    const envelopes = logged.flatMap((c) => unpackChunk(stream, c));
-    const last = envelopes.at(-1)?.position ?? 0;
-    const now = Date.now() / 1000;
-    for (const ws of sockets) {
-      const state = this.sockets.load(ws);
-      if (!state?.claims || state.subs.length === 0) continue;
-      if (hasExpired(state.claims, now)) {
-        this.expire(ws, state);
-        continue;
-      }
-      for (const sub of state.subs) {
-        const events = envelopes.filter(
-          (e) => (e.position ?? 0) > sub.cursor && (!sub.types || sub.types.includes(e.type)),
-        );
-        if (events.length > 0) sendTo(ws, { type: 'events', subscription: sub.id, events });
-        sub.cursor = Math.max(sub.cursor, last);
-      }
-      this.sockets.save(ws, state);
-    }
-  }
-
-  /** A socket whose token has expired: its catch-ups end, and SocketStates closes it. */
-  private expire(ws: WebSocket, state: StreamSocketState): void {
-    this.catchingUp.get(ws)?.clear();
-    this.sockets.expire(ws, state);
+    this.sockets.closed(ws);
   }
 
   private lastPosition(): number {
@@ -526,7 +332,7 @@ export class StreamDO extends DurableObject<ServerEnv> {
       this.table.insert(tail);
       // Commits this object learned only from the log (an answer it never got) reach the
       // stream's live subscribers too; each subscription's cursor skips what it has seen.
-      this.broadcast(stream, tail);
+      this.sockets.broadcast(stream, tail);
       if (tail.reduce((n, c) => n + c.count, 0) < SYNC_PAGE) break;
     }
     this.synced = true;
@@ -607,16 +413,3 @@ export class StreamDO extends DurableObject<ServerEnv> {
     throw error('Internal', 'injected stream fault');
   }
 }
-
-/** Writes `state` to the socket's attachment; false when it is over the size limit (16 KiB). */
-function fits(ws: WebSocket, state: StreamSocketState): boolean {
-  try {
-    ws.serializeAttachment(state);
-    return true;
-  } catch {
-    return false;
-  }
-}
-
-const filterTooLarge = () =>
-  validationError([{ path: 'filter', message: 'subscription filter too large' }]).toWire();
