@@ -76,6 +76,22 @@ describe('the append lane', () => {
     expect(JSON.parse((await api.readStream('a')).events)).toHaveLength(1);
   });
 
+  it('bounds sizes by the text only on the lane: other callers are measured', async () => {
+    const { api } = await lane();
+    // 21,500 characters of text, 94,600 bytes once parsed and written again (1E20 is 21 digits).
+    const text = JSON.stringify([['a', [{ type: 'Added', data: [] }], {}]]).replace(
+      '[]',
+      `[${Array(4300).fill('1E20').join(',')}]`,
+    );
+    expect(text.length * 3).toBeLessThan(64 * 1024);
+    expect(await api.appendMany(text)).toMatchObject([{ error: { code: 'PayloadTooLarge' } }]);
+    // The direct call takes no bound from its caller.
+    const big = event('x'.repeat(70_000));
+    const direct = (api.append as (...a: unknown[]) => Promise<unknown>)('a', [big], {}, 0);
+    await expect(direct).rejects.toMatchObject({ code: 'PayloadTooLarge' });
+    expect(JSON.parse((await api.readAll()).events)).toEqual([]);
+  });
+
   it('takes only the expected version from the options: an app-given id is always checked', async () => {
     const { api, send } = await lane();
     const id = randomId();

@@ -181,13 +181,19 @@ export function createClient<
   };
   const laneReady = ready.then(() => api.appendLane(transfer(lane.port2, [lane.port2])));
   laneReady.catch(() => undefined);
+  /** Lane messages not yet answered: `close()` waits for them. */
+  const inflight = new Set<Promise<unknown>>();
   const appendMany = async (text: string) => {
     await laneReady;
     const id = ++laneId;
-    return new Promise<AppendResults>((resolve, reject) => {
+    const answer = new Promise<AppendResults>((resolve, reject) => {
       laneWaiting.set(id, { resolve, reject });
       lane.port1.postMessage([id, text]);
     });
+    const settled = answer.catch(() => undefined);
+    inflight.add(settled);
+    void settled.then(() => inflight.delete(settled));
+    return answer;
   };
   ready.catch(() => undefined);
   const whenReady = async <T>(fn: () => Promise<T>): Promise<T> => {
@@ -293,10 +299,14 @@ export function createClient<
     async close() {
       if (closed) return;
       await ready.catch(() => undefined);
-      // Appends issued before close() go out first; the worker then waits for them to commit.
+      // Appends issued before close() (and while it waits) go out and are answered first; the
+      // worker's close answers on comlink's port, which would not wait for the lane's answers.
       await Promise.resolve();
-      if (queued.length > 0) await flushAppends();
-      else await lastFlush;
+      while (queued.length > 0 || inflight.size > 0) {
+        if (queued.length > 0) await flushAppends();
+        else await Promise.all(inflight);
+      }
+      await lastFlush;
       closed = true;
       if (typeof removeEventListener === 'function') {
         removeEventListener('online', onNetwork);
@@ -306,6 +316,8 @@ export function createClient<
         await call(api.close());
       } finally {
         lane.port1.close();
+        for (const w of laneWaiting.values()) w.reject(new ClientError('Closed', 'the client is closed'));
+        laneWaiting.clear();
         api[releaseProxy]();
         worker.terminate();
       }

@@ -94,16 +94,43 @@ describe('a subscription hearing of withdrawals', () => {
     expect(heard).toEqual(['event 1', 'event 2', 'event 3', 'withdrawn 2']);
   });
 
-  it('tells nothing of events it never read, before its start or outside its filter', async () => {
+  it('tells nothing of events it never read or outside its filter; at once of those before its start', async () => {
     const l = log(3);
     const { sub, heard } = subscription(l, 1, 's');
     await sub.start();
-    // 5 was written and withdrawn before this subscription read past 3.
+    // 5 was written and withdrawn before this subscription read past 3; 1 is before its start
+    // (an app resuming a view it kept may hold it).
     sub.withdrawn([withdrawal(1), withdrawal(5), withdrawal(2, 'other')]);
     l.grow(6);
     sub.wake();
     await settle();
-    expect(heard).toEqual(['event 2', 'event 3', 'event 4', 'event 5', 'event 6']);
+    expect(heard).toEqual(['event 2', 'event 3', 'withdrawn 1', 'event 4', 'event 5', 'event 6']);
+  });
+
+  it('tells of a withdrawal only once the handler that was handed the event has returned', async () => {
+    const l = log(2);
+    const view = new Set<string>();
+    const sub = new LocalSubscription(
+      {},
+      {
+        // An app that stores each batch before it shows it.
+        events: async (events) => {
+          await settle();
+          for (const e of events) view.add(e.id);
+        },
+        withdrawn: (list) => {
+          for (const w of list) view.delete(w.id);
+        },
+      },
+      l.read,
+      () => undefined,
+    );
+    const started = sub.start();
+    await new Promise((r) => setTimeout(r, 1));
+    sub.withdrawn([withdrawal(2)]);
+    await started;
+    await settle();
+    expect([...view]).toEqual(['e1']);
   });
 
   it('tells of an event that a read in flight when the withdrawal was heard brings', async () => {

@@ -20,9 +20,10 @@ const BATCH = 500;
  * of withdrawals (`Withdrawal`), each after the event it takes back.
  *
  * A withdrawal is told when this subscription read the event: its position is at or below the
- * last event read, or a read in flight when the withdrawal was heard brings it. One heard from
- * another tab after this tab read past the event's position may name an event that was gone
- * before the read: the app ignores ids it does not know. None is missed.
+ * last event read, or a read in flight when the withdrawal was heard brings it; and at once when
+ * it is at or before the position the subscription started from. One heard from another tab
+ * after this tab read past the event's position may name an event that was gone before the
+ * read: the app ignores ids it does not know. None is missed while the subscription is open.
  */
 export class LocalSubscription {
   readonly #subscriber: Subscriber;
@@ -38,6 +39,8 @@ export class LocalSubscription {
   /** The position of the last event handed over. */
   #delivered: number;
   #reading = 0;
+  /** The last hand-over: the next waits for it. */
+  #handedOver: Promise<void> = Promise.resolve();
 
   constructor(
     private readonly options: SubscribeOptions,
@@ -77,11 +80,15 @@ export class LocalSubscription {
     return this.#subscriber.close();
   }
 
-  /** Pending events left the log: tells the app of those it was handed (or is about to be). */
+  /**
+   * Pending events left the log: tells the app of those it was handed (or is about to be), and
+   * of those at or before the position it started from (an app resuming a view it kept).
+   */
   withdrawn(list: readonly Withdrawal[]): void {
     if (!this.handlers.withdrawn) return;
     for (const w of list) {
-      if (w.position <= this.#from || !matches(this.options.filter, w)) continue;
+      if (!matches(this.options.filter, w)) continue;
+      // `#read` starts at `#from`: a withdrawal at or before it is due at once.
       if (w.position <= this.#read) this.#notices.push(w);
       else if (this.#reading > 0) this.#held.push(w);
     }
@@ -107,20 +114,26 @@ export class LocalSubscription {
   #schedule(): void {
     if (this.#scheduled) return;
     this.#scheduled = true;
-    queueMicrotask(() => void this.#flush());
+    // A handler's failure is the app's; it does not stop the subscription.
+    queueMicrotask(() => void this.#flush().catch(() => undefined));
   }
 
-  /** Hands over the batch, then the withdrawals of events handed over (in that order). */
-  async #flush(): Promise<void> {
+  /**
+   * Hands over the batch, then the withdrawals of events handed over, each call after the one
+   * before it has returned: an async handler has stored an event before it hears it withdrawn,
+   * and on the page, where the two handlers are two proxies on two ports, the order holds.
+   */
+  #flush(): Promise<void> {
     this.#scheduled = false;
     const events = this.#batch;
     this.#batch = [];
     const due = this.#notices.filter((w) => w.position <= this.#delivered);
     if (due.length > 0) this.#notices = this.#notices.filter((w) => w.position > this.#delivered);
-    // Both calls are made before either is awaited: the page hears them in this order.
-    const sent = events.length > 0 ? this.handlers.events(events) : undefined;
-    const told = due.length > 0 ? this.handlers.withdrawn?.(due) : undefined;
-    await sent;
-    await told;
+    const run = this.#handedOver.then(async () => {
+      if (events.length > 0) await this.handlers.events(events);
+      if (due.length > 0) await this.handlers.withdrawn?.(due);
+    });
+    this.#handedOver = run.catch(() => undefined);
+    return run;
   }
 }

@@ -364,9 +364,9 @@ export class WorkerCore {
     const freshIds = events.every((e) => e?.id === undefined);
     const opts: LocalAppendOptions = { freshIds };
     if (options?.expectedVersion !== undefined) opts.expectedVersion = options.expectedVersion;
-    // An id added here lengthens an event's text by `"id":"<36 characters>",` (43); a registry
+    // An id added here lengthens an event's text by `,"id":"<36 characters>"` (44); a registry
     // may replace the data with its schema's output, which the page's text does not bound.
-    if (textChars !== undefined && !this.setup.registry) opts.textBound = textChars + 43 * events.length;
+    if (textChars !== undefined && !this.setup.registry) opts.textBound = textChars + 44 * events.length;
     const result = await this.#log.append(stream, prepared, opts);
     this.#counted(result);
     return result;

@@ -1,7 +1,14 @@
+import type { ExpectedVersion } from '@edgelog/core';
 import { type Endpoint, expose } from 'comlink';
 import { toPlainError } from './errors.ts';
 import type { RejectionNotice } from './status.ts';
-import { type InitOptions, plainErrors, WorkerCore, type WorkerSetup } from './worker-core.ts';
+import {
+  type AppendInput,
+  type InitOptions,
+  plainErrors,
+  WorkerCore,
+  type WorkerSetup,
+} from './worker-core.ts';
 
 export type {
   AnyDecider,
@@ -14,10 +21,15 @@ export type {
 
 type Remote<F> = F extends (...args: infer A) => infer R ? (...args: A) => Promise<Awaited<R>> | R : never;
 
-/** Several appends from one JSON text of `[stream, events, options]` lists, each settled on its own. */
-async function appendMany(core: WorkerCore, text: string) {
+/**
+ * Several appends from one JSON text of `[stream, events, options]` lists, each settled on its
+ * own. `canonical`: the text is `JSON.stringify`'s (the page's lane), so its length bounds the
+ * events' size; any other text (`1E20` for a 21-digit number) may not, and they are measured.
+ */
+async function appendMany(core: WorkerCore, text: string, canonical = false) {
   const list = JSON.parse(text) as Array<Parameters<WorkerCore['append']>>;
-  const settled = await Promise.allSettled(list.map(([s, e, o]) => core.append(s, e, o, text.length)));
+  const bound = canonical ? text.length : undefined;
+  const settled = await Promise.allSettled(list.map(([s, e, o]) => core.append(s, e, o, bound)));
   return settled.map((r) => (r.status === 'fulfilled' ? { ok: r.value } : { error: toPlainError(r.reason) }));
 }
 
@@ -28,7 +40,11 @@ export function workerApi(core: WorkerCore) {
       plainErrors(() =>
         core.init(options, getToken ? async (refresh) => String(await getToken(refresh)) : undefined),
       ),
-    append: (...a: Parameters<WorkerCore['append']>) => plainErrors(() => core.append(...a)),
+    append: (
+      stream: string,
+      events: readonly AppendInput[],
+      options?: { expectedVersion?: ExpectedVersion },
+    ) => plainErrors(() => core.append(stream, events, options)),
     /**
      * Several appends in one message, as the JSON text of `[stream, events, options]` lists;
      * they share a group commit, each checked on its own.
@@ -43,7 +59,7 @@ export function workerApi(core: WorkerCore) {
       port.onmessage = async (m: MessageEvent<[number, string]>) => {
         const [id, text] = m.data;
         try {
-          port.postMessage([id, await appendMany(core, text)]);
+          port.postMessage([id, await appendMany(core, text, true)]);
         } catch (e) {
           port.postMessage([id, undefined, toPlainError(e)]);
         }

@@ -1,0 +1,45 @@
+import 'fake-indexeddb/auto';
+import { describe, expect, it } from 'vitest';
+import { createClient } from './client.ts';
+import { startWorker } from './worker.ts';
+
+// The page's client and the worker in one process, over a MessageChannel: the same messages
+// as a dedicated worker's (comlink, and the appends' own port).
+function client(dbName: string) {
+  const channel = new MessageChannel();
+  startWorker({}, channel.port2);
+  const worker = Object.assign(channel.port1, { terminate: () => channel.port1.close() });
+  return createClient({
+    url: 'http://unused',
+    store: 's',
+    token: 't',
+    sync: false,
+    dbName,
+    worker: worker as unknown as Worker,
+  });
+}
+
+const event = { type: 'Noted', data: {} };
+
+describe('close()', () => {
+  it('answers an append made while it waits for the ones before it', async () => {
+    const c = client('close-1');
+    await c.rejections();
+    const first = c.append('s', [event]);
+    const closing = c.close();
+    await new Promise((r) => setTimeout(r, 0));
+    const second = c.append('s', [event]).then(
+      (r) => `stored at version ${r.version}`,
+      (e: { code?: string }) => `refused: ${e.code}`,
+    );
+    const hung = new Promise((r) => setTimeout(() => r('no answer'), 3000));
+    expect(await Promise.race([second, hung])).toMatch(/^stored at version 2$|^refused: Closed$/);
+    await closing;
+    expect((await first).version).toBe(1);
+    // What resolved is stored, and nothing else.
+    const again = client('close-1');
+    const stored = (await again.readStream('s')).events.length;
+    expect(stored).toBe((await second).startsWith('stored') ? 2 : 1);
+    await again.close();
+  });
+});
