@@ -98,11 +98,14 @@ export class ClientProjections {
 
   /** A projection's row (the projection's newest version). */
   async read(name: string, key: string): Promise<unknown> {
+    // After another tab's write, a reader (a subscriber it woke) sees the rows folded.
+    await this.#catchingUp;
     return (await this.db.get('rows', [projectionId(this.#newest(name)), key]))?.state;
   }
 
   /** Rows of a projection in key order, optionally under a key prefix. */
   async query(name: string, options: ProjectionQuery = {}): Promise<Array<{ key: string; state: unknown }>> {
+    await this.#catchingUp;
     const p = projectionId(this.#newest(name));
     const prefix = options.prefix ?? '';
     const lower = options.after !== undefined && options.after >= prefix ? options.after : prefix;

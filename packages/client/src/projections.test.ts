@@ -191,6 +191,28 @@ describe('client projections', () => {
     expect(status.map((p) => [p.name, p.version, p.checkpoint, p.head])).toEqual([['count', 2, 3, 3]]);
   });
 
+  it("a subscriber woken by another build's write reads the rows folded", async () => {
+    const v1 = defineProjection<number>({
+      name: 'count',
+      version: 1,
+      key: (e) => e.stream,
+      initialState: () => 0,
+      evolve: (n) => n + 1,
+    });
+    const v2 = defineProjection<number>({ ...v1, version: 2, evolve: (n) => n + 10 });
+    const name = `projections-${++dbs}`;
+    const oldTab = await core([v1] as never, name);
+    const newTab = await core([v2] as never, name);
+    const read: unknown[] = [];
+    await newTab.subscribe({}, async (events) => {
+      for (const _ of events) read.push(await newTab.readProjection('count', 's1'));
+    });
+    for (let i = 0; i < 3; i++) await oldTab.append('s1', [{ type: 'X', data: {} }]);
+    for (let i = 0; i < 100 && read.length < 3; i++) await new Promise((r) => setTimeout(r, 5));
+    // Each read, made as the subscriber is handed the event, sees at least that event folded.
+    expect(read.map((n, i) => (n as number) >= 10 * (i + 1))).toEqual([true, true, true]);
+  });
+
   it('a stopped projection is not refolded when another tab writes', async () => {
     const folds = { n: 0 };
     const counted = defineProjection<Row>({
