@@ -16,6 +16,8 @@ export const ErrorCode = z.enum([
   'Offline',
   'CommandRejected',
   'RateLimited',
+  /** A WebSocket route asked without `Upgrade: websocket`. */
+  'UpgradeRequired',
   'Timeout',
   'Closed',
   'Definition',
@@ -46,6 +48,7 @@ export const httpStatusOf: Record<ErrorCode, number> = {
   Offline: 503,
   CommandRejected: 422,
   RateLimited: 429,
+  UpgradeRequired: 426,
   Timeout: 504,
   Closed: 503,
   Definition: 500,

@@ -191,7 +191,7 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
 
   app.get('/v1/stores/:store/streams/:stream/ws', async (c) => {
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket')
-      return c.json({ error: { code: 'Validation', message: 'expected a WebSocket upgrade' } }, 426);
+      throw error('UpgradeRequired', 'expected a WebSocket upgrade');
     const store = parseWith(StoreName, c.req.param('store'), 'store');
     const stream = parseWith(StreamName, c.req.param('stream'), 'stream');
     const headers = new Headers({
@@ -210,7 +210,7 @@ export function createApp(limits: Limits = defaultLimits, options: AppOptions = 
 
   app.get('/v1/stores/:store/ws', async (c) => {
     if (c.req.header('upgrade')?.toLowerCase() !== 'websocket')
-      return c.json({ error: { code: 'Validation', message: 'expected a WebSocket upgrade' } }, 426);
+      throw error('UpgradeRequired', 'expected a WebSocket upgrade');
     const store = parseWith(StoreName, c.req.param('store'), 'store');
     const headers = new Headers({ Upgrade: 'websocket', 'x-edgelog-store': store });
     if (bearerToken(c.req.header('authorization'))) {

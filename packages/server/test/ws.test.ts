@@ -143,6 +143,18 @@ describe('WebSocket subscriptions of the global log (I6)', () => {
     socket.ws.close(1000);
   });
 
+  it('answers a WebSocket route asked without an upgrade with 426 UpgradeRequired', async () => {
+    const store = freshStore();
+    const auth = await token({ store });
+    for (const path of [`/v1/stores/${store}/ws`, `/v1/stores/${store}/streams/s-1/ws`]) {
+      const res = await call(path, { token: auth });
+      expect(res.status).toBe(426);
+      expect(await res.json()).toMatchObject({
+        error: { code: 'UpgradeRequired', message: 'expected a WebSocket upgrade' },
+      });
+    }
+  });
+
   it('takes the token in the first message when there is no Authorization header', async () => {
     const { store, t, append } = await setup();
     await append('a', 3);
