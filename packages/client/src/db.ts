@@ -361,7 +361,6 @@ export function withUnacked<R extends Omit<LogRecord, 'heads' | 'events'>>(rec: 
   return rec;
 }
 
-/** Computes `heads` from the record's events. */
 /** `headsOf` for a record of whole commits, from each commit's last event (one per run). */
 function runHeads(
   events: readonly StoredEvent[],
@@ -378,6 +377,7 @@ function runHeads(
   return [...heads];
 }
 
+/** Computes `heads` from the record's events. */
 export function headsOf(events: readonly StoredEvent[]): Array<[string, number]> {
   const heads = new Map<string, number>();
   for (const e of events) if (e.version > (heads.get(e.stream) ?? 0)) heads.set(e.stream, e.version);
