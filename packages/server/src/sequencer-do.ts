@@ -15,7 +15,7 @@ import { answerTaken, type CommitOutcome, type CommitRequest, type IdLocation } 
 import { type LoggedChunk, unpackChunk } from './packed.ts';
 import { ProjectionPoker } from './projection-routes.ts';
 import { eventsMessage, liveMessage, SocketState, scopeOf, subscriptionFor } from './sequencer-sockets.ts';
-import { readClientMessage, sendTo } from './socket-message.ts';
+import { sendTo } from './socket-message.ts';
 import { SocketStates } from './socket-states.ts';
 
 export type { GlobalReadScope } from './global-log.ts';
@@ -236,21 +236,9 @@ export class SequencerDO extends DurableObject<ServerEnv> {
   }
 
   override async webSocketMessage(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
-    const state = this.sockets.load(ws);
-    if (!state) {
-      ws.close(1011, 'lost socket state');
-      return;
-    }
-    const read = readClientMessage(raw);
-    if ('error' in read) {
-      sendTo(ws, { type: 'error', error: read.error });
-      return;
-    }
-    const { message } = read;
-    if (message.type !== 'auth' && state.claims && hasExpired(state.claims)) {
-      this.sockets.expire(ws, state);
-      return;
-    }
+    const received = this.sockets.receive(ws, raw);
+    if (!received) return;
+    const { state, message } = received;
     switch (message.type) {
       case 'auth': {
         try {
@@ -301,16 +289,11 @@ export class SequencerDO extends DurableObject<ServerEnv> {
   }
 
   override async webSocketClose(ws: WebSocket, code: number, reason: string): Promise<void> {
-    this.sockets.forget(ws);
-    try {
-      ws.close(code === 1005 ? 1000 : code, reason);
-    } catch {
-      // already closed
-    }
+    this.sockets.closed(ws, code, reason);
   }
 
   override async webSocketError(ws: WebSocket): Promise<void> {
-    this.sockets.forget(ws);
+    this.sockets.closed(ws);
   }
 
   /** Heartbeats; a socket whose token has expired is closed instead, even if it is idle. */

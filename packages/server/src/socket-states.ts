@@ -1,6 +1,7 @@
+import type { ClientMessage } from '@edgelog/core';
 import type { z } from 'zod';
 import { type Claims, hasExpired } from './auth.ts';
-import { awaitAuth, closeExpired, sendTo } from './socket-message.ts';
+import { awaitAuth, closeExpired, readClientMessage, sendTo } from './socket-message.ts';
 
 /** What every Durable Object's socket state holds (the SequencerDO's and the StreamDO's). */
 interface SocketStateBase {
@@ -48,6 +49,45 @@ export class SocketStates<S extends SocketStateBase> {
 
   forget(ws: WebSocket): void {
     this.#states.delete(ws);
+  }
+
+  /**
+   * A message a socket sent, with its state; undefined when it was answered here: a socket
+   * without state is closed (1011), a message that does not parse gets an error, and any
+   * message but `auth` on a socket whose token has expired expires it (`expired` runs first).
+   */
+  receive(
+    ws: WebSocket,
+    raw: string | ArrayBuffer,
+    expired?: (ws: WebSocket) => void,
+  ): { state: S; message: ClientMessage } | undefined {
+    const state = this.load(ws);
+    if (!state) {
+      ws.close(1011, 'lost socket state');
+      return undefined;
+    }
+    const read = readClientMessage(raw);
+    if ('error' in read) {
+      sendTo(ws, { type: 'error', error: read.error });
+      return undefined;
+    }
+    if (read.message.type !== 'auth' && state.claims && hasExpired(state.claims)) {
+      expired?.(ws);
+      this.expire(ws, state);
+      return undefined;
+    }
+    return { state, message: read.message };
+  }
+
+  /** The socket closed (`code` given: its close frame, which is answered) or failed. */
+  closed(ws: WebSocket, code?: number, reason?: string): void {
+    this.forget(ws);
+    if (code === undefined) return;
+    try {
+      ws.close(code === 1005 ? 1000 : code, reason);
+    } catch {
+      // already closed
+    }
   }
 
   /** A socket whose token has expired loses its claims and subscriptions, and is closed. */

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { Claims, checkStore, checkStream, hasExpired, jwtSecret, verifyToken } from './auth.ts';
 import type { ServerEnv } from './env.ts';
 import { type LoggedChunk, unpackChunk } from './packed.ts';
-import { readClientMessage, sendTo } from './socket-message.ts';
+import { sendTo } from './socket-message.ts';
 import { SocketStates } from './socket-states.ts';
 
 /** Per-socket state of a stream subscriber, kept in the socket's attachment (survives hibernation). */
@@ -83,21 +83,9 @@ export class StreamSockets {
   }
 
   async message(ws: WebSocket, raw: string | ArrayBuffer): Promise<void> {
-    const socket = this.states.load(ws);
-    if (!socket) {
-      ws.close(1011, 'lost socket state');
-      return;
-    }
-    const read = readClientMessage(raw);
-    if ('error' in read) {
-      sendTo(ws, { type: 'error', error: read.error });
-      return;
-    }
-    const { message } = read;
-    if (message.type !== 'auth' && socket.claims && hasExpired(socket.claims)) {
-      this.expire(ws, socket);
-      return;
-    }
+    const received = this.states.receive(ws, raw, (w) => this.catchingUp.get(w)?.clear());
+    if (!received) return;
+    const { state: socket, message } = received;
     switch (message.type) {
       case 'auth':
         try {
@@ -217,13 +205,7 @@ export class StreamSockets {
 
   /** The socket closed (`code` given: its close frame, answered) or failed. */
   closed(ws: WebSocket, code?: number, reason?: string): void {
-    this.states.forget(ws);
-    if (code === undefined) return;
-    try {
-      ws.close(code === 1005 ? 1000 : code, reason);
-    } catch {
-      // already closed
-    }
+    this.states.closed(ws, code, reason);
   }
 
   /** Sends a commit's events to the stream's live subscriptions (after it is durable in the log). */
