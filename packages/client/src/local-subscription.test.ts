@@ -3,20 +3,10 @@ import { describe, expect, it } from 'vitest';
 import type { LocalEnvelope } from './envelope.ts';
 import { LocalSubscription } from './local-subscription.ts';
 import type { Withdrawal } from './status.ts';
+import { wireEvent } from './testing/wire-event.ts';
 
-const envelope = (position: number, stream = 's'): LocalEnvelope =>
-  ({
-    id: `e${position}`,
-    stream,
-    type: 'T',
-    schemaVersion: 1,
-    data: {},
-    metadata: {},
-    version: position,
-    position,
-    recordedAt: '',
-    pending: true,
-  }) as LocalEnvelope;
+const envelope = (position: number): LocalEnvelope =>
+  ({ ...wireEvent(position, `e${position}`), recordedAt: '', pending: true }) as LocalEnvelope;
 
 const withdrawal = (position: number, stream = 's'): Withdrawal => ({
   id: `e${position}`,

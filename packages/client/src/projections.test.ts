@@ -39,6 +39,23 @@ async function core(
 
 const key = (i: number) => `k-${String(i).padStart(4, '0')}`;
 
+/**
+ * Two tabs of one database running two builds: `count` counts events per stream, by 1 in the
+ * old build's version 1 and by 10 in the new build's version 2.
+ */
+async function twoBuilds() {
+  const v1 = defineProjection<number>({
+    name: 'count',
+    version: 1,
+    key: (e) => e.stream,
+    initialState: () => 0,
+    evolve: (n) => n + 1,
+  });
+  const v2 = defineProjection<number>({ ...v1, version: 2, evolve: (n) => n + 10 });
+  const name = `projections-${++dbs}`;
+  return { oldTab: await core([v1] as never, name), newTab: await core([v2] as never, name) };
+}
+
 describe('client projections', () => {
   it('reads the rows of a wide batch by range, dense or sparse, and folds like a plain fold', async () => {
     const c = await core();
@@ -166,17 +183,7 @@ describe('client projections', () => {
   });
 
   it('tabs of two builds, with different projection versions, each fold every write', async () => {
-    const v1 = defineProjection<number>({
-      name: 'count',
-      version: 1,
-      key: (e) => e.stream,
-      initialState: () => 0,
-      evolve: (n) => n + 1,
-    });
-    const v2 = defineProjection<number>({ ...v1, version: 2, evolve: (n) => n + 10 });
-    const name = `projections-${++dbs}`;
-    const oldTab = await core([v1] as never, name);
-    const newTab = await core([v2] as never, name);
+    const { oldTab, newTab } = await twoBuilds();
     // Each writes once, with only its own projection in the transaction.
     await oldTab.append('s1', [{ type: 'X', data: {} }]);
     await newTab.append('s1', [{ type: 'X', data: {} }]);
@@ -192,17 +199,7 @@ describe('client projections', () => {
   });
 
   it("a subscriber woken by another build's write reads the rows folded", async () => {
-    const v1 = defineProjection<number>({
-      name: 'count',
-      version: 1,
-      key: (e) => e.stream,
-      initialState: () => 0,
-      evolve: (n) => n + 1,
-    });
-    const v2 = defineProjection<number>({ ...v1, version: 2, evolve: (n) => n + 10 });
-    const name = `projections-${++dbs}`;
-    const oldTab = await core([v1] as never, name);
-    const newTab = await core([v2] as never, name);
+    const { oldTab, newTab } = await twoBuilds();
     const read: unknown[] = [];
     await newTab.subscribe({}, async (events) => {
       for (const _ of events) read.push(await newTab.readProjection('count', 's1'));

@@ -76,6 +76,20 @@ async function client(server: FakeServer, faults?: Faults, seed = 1) {
   return { core, rejected };
 }
 
+/** Two clients that both hold a deposit of 100 on `acc-1`, then go offline. */
+async function fundedOffline() {
+  const server = new FakeServer();
+  const a = await client(server);
+  const b = await client(server);
+  a.core.setOnline(true);
+  b.core.setOnline(true);
+  await a.core.execute('account', 'acc-1', { kind: 'deposit', amount: 100 });
+  await settle(server, a.core, b.core);
+  a.core.setOnline(false);
+  b.core.setOnline(false);
+  return { server, a, b };
+}
+
 /** Syncs until the outbox is empty and the client holds the server's head. */
 async function settle(server: FakeServer, ...clients: WorkerCore[]) {
   for (let i = 0; i < 200; i++) {
@@ -145,15 +159,7 @@ describe('sync against a fake server', () => {
   });
 
   it('replays a conflicting command on the new state, or reports it rejected', async () => {
-    const server = new FakeServer();
-    const a = await client(server);
-    const b = await client(server);
-    a.core.setOnline(true);
-    b.core.setOnline(true);
-    await a.core.execute('account', 'acc-1', { kind: 'deposit', amount: 100 });
-    await settle(server, a.core, b.core);
-    a.core.setOnline(false);
-    b.core.setOnline(false);
+    const { server, a, b } = await fundedOffline();
     await a.core.execute('account', 'acc-1', { kind: 'withdraw', amount: 80 });
     const refused = await b.core.execute('account', 'acc-1', { kind: 'withdraw', amount: 50 });
     await b.core.execute('account', 'acc-1', { kind: 'deposit', amount: 10 });
@@ -182,15 +188,7 @@ describe('sync against a fake server', () => {
   });
 
   it('tells a subscriber of each pending event it was handed that a refusal or a replay took back', async () => {
-    const server = new FakeServer();
-    const a = await client(server);
-    const b = await client(server);
-    a.core.setOnline(true);
-    b.core.setOnline(true);
-    await a.core.execute('account', 'acc-1', { kind: 'deposit', amount: 100 });
-    await settle(server, a.core, b.core);
-    a.core.setOnline(false);
-    b.core.setOnline(false);
+    const { server, a, b } = await fundedOffline();
     // The app's own view, folded from the subscription: events in, withdrawals out.
     const heard: string[] = [];
     const view = new Map<string, number>();
