@@ -8,6 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { type Faults, faulty, seeded } from '@edgelog/client/testing';
 import { HttpTransport, type RejectionNotice, WorkerCore } from '@edgelog/client/worker';
 import type { EventEnvelope } from '@edgelog/core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { type EdgeServer, startEdgeServer } from '../support/edge-server.ts';
@@ -353,6 +354,29 @@ describe.skipIf(!ready)('sync against the real edge server (wrangler dev)', () =
   );
 
   describe('in Chromium', () => {
+    /** The test app's page for `store`, its API on the page's own origin (through the gate). */
+    const pageUrl = (store: string) =>
+      `http://127.0.0.1:${PAGE_PORT}/?store=${store}&server=${encodeURIComponent(`http://127.0.0.1:${PAGE_PORT}`)}&token=${token(store)}`;
+    /** `n` pages of `url` in one context (tabs of one origin), each with its worker ready. */
+    const openTabs = async (context: BrowserContext, url: string, n: number) => {
+      const tabs: Page[] = [];
+      for (let i = 0; i < n; i++) {
+        const p = await context.newPage();
+        await p.goto(url);
+        await p.waitForFunction(() => globalThis.app !== undefined);
+        await p.evaluate(() => app.client.rejections());
+        tabs.push(p);
+      }
+      return tabs;
+    };
+    /** Once exactly one of two tabs leads: that one, and the other. */
+    const oneLeader = async (tabs: Page[]) => {
+      const leads = () => Promise.all(tabs.map((p) => p.evaluate(() => app.client.status.get().leader)));
+      await waitUntil(async () => (await leads()).filter(Boolean).length === 1, 10_000, 'one leader');
+      const [first, second] = tabs as [Page, Page];
+      return (await leads())[0] ? { leader: first, follower: second } : { leader: second, follower: first };
+    };
+
     let dir: string;
     let pageServer: Server;
     const gate: Gate = { open: false };
@@ -367,7 +391,7 @@ describe.skipIf(!ready)('sync against the real edge server (wrangler dev)', () =
 
     it('appends offline, reloads, reconnects: the events are confirmed exactly once', async () => {
       const store = `e2e-c-${Date.now().toString(36)}`;
-      const url = `http://127.0.0.1:${PAGE_PORT}/?store=${store}&server=${encodeURIComponent(`http://127.0.0.1:${PAGE_PORT}`)}&token=${token(store)}`;
+      const url = pageUrl(store);
       const { context, dispose } = await launch();
       try {
         const page = await context.newPage();
@@ -419,17 +443,12 @@ describe.skipIf(!ready)('sync against the real edge server (wrangler dev)', () =
 
     it('a conflict while the server is away: both tabs take back what the replay and the refusal withdrew', async () => {
       const store = `e2e-w-${Date.now().toString(36)}`;
-      const url = `http://127.0.0.1:${PAGE_PORT}/?store=${store}&server=${encodeURIComponent(`http://127.0.0.1:${PAGE_PORT}`)}&token=${token(store)}`;
+      const url = pageUrl(store);
       const { context, dispose } = await launch();
       try {
         gate.open = true;
-        const tabs = [await context.newPage(), await context.newPage()];
-        for (const p of tabs) {
-          await p.goto(url);
-          await p.waitForFunction(() => globalThis.app !== undefined);
-          await p.evaluate(() => app.client.rejections());
-        }
-        const leader = (await tabs[0]!.evaluate(() => app.client.status.get().leader)) ? tabs[0]! : tabs[1]!;
+        const tabs = await openTabs(context, url, 2);
+        const { leader } = await oneLeader(tabs);
         await leader.evaluate(() => app.client.execute('account', 'acc-1', { kind: 'deposit', amount: 100 }));
         // The page's status lags the worker's by a frame: the server says when the deposit landed.
         await waitUntil(async () => (await serverEvents(store)).length === 1, 30_000, 'the deposit to land');
@@ -496,17 +515,11 @@ describe.skipIf(!ready)('sync against the real edge server (wrangler dev)', () =
 
     it('two tabs write while the server is away; the leader closes; the other pushes everything once', async () => {
       const store = `e2e-t-${Date.now().toString(36)}`;
-      const url = `http://127.0.0.1:${PAGE_PORT}/?store=${store}&server=${encodeURIComponent(`http://127.0.0.1:${PAGE_PORT}`)}&token=${token(store)}`;
+      const url = pageUrl(store);
       const { context, dispose } = await launch();
       try {
-        const tabs = [await context.newPage(), await context.newPage()];
-        for (const p of tabs) {
-          await p.goto(url);
-          await p.waitForFunction(() => globalThis.app !== undefined);
-          await p.evaluate(() => app.client.rejections());
-        }
-        const leaders = () => Promise.all(tabs.map((p) => p.evaluate(() => app.client.status.get().leader)));
-        await waitUntil(async () => (await leaders()).filter(Boolean).length === 1, 10_000, 'one leader');
+        const tabs = await openTabs(context, url, 2);
+        const { leader, follower } = await oneLeader(tabs);
         await Promise.all(
           tabs.map((p, i) =>
             p.evaluate(
@@ -520,9 +533,6 @@ describe.skipIf(!ready)('sync against the real edge server (wrangler dev)', () =
             ),
           ),
         );
-        const [firstLeads] = await leaders();
-        const leader = firstLeads ? tabs[0]! : tabs[1]!;
-        const follower = firstLeads ? tabs[1]! : tabs[0]!;
         await leader.close();
         await waitUntil(
           () => follower.evaluate(() => app.client.status.get().leader),
