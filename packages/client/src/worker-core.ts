@@ -1,6 +1,5 @@
 import type {
   Decider,
-  DomainEvent,
   EventRegistry,
   ExpectedVersion,
   Limits,
@@ -9,9 +8,10 @@ import type {
   SnapshotPolicy,
   SubscribeOptions,
 } from '@edgelog/core';
-import { randomId, shouldSnapshot, snapshotKey } from '@edgelog/core';
+import { randomId } from '@edgelog/core';
 import { ClientProjections, type ProjectionQuery, type ProjectionStatus } from './client-projections.ts';
-import { type Durability, openLogDb, type Rejection, type SnapshotRecord } from './db.ts';
+import { type CommandHost, execute } from './commands.ts';
+import { type Durability, openLogDb, type Rejection } from './db.ts';
 import { type LocalEnvelope, toEnvelope } from './envelope.ts';
 import { ClientError, toPlainError } from './errors.ts';
 import { defaultClientLimits } from './local-event-store.ts';
@@ -142,6 +142,14 @@ export class WorkerCore {
   }
 
   #upcast = (e: LocalEnvelope): LocalEnvelope => (this.setup.registry ? this.setup.registry.upcast(e) : e);
+  readonly #commands: CommandHost = {
+    deciders: () => this.setup.deciders,
+    snapshots: () => this.setup.snapshots,
+    log: () => this.#log,
+    prepare: (e) => this.#prepare(e),
+    upcast: (e) => this.#upcast(e),
+    counted: (r) => this.#counted(r),
+  };
 
   async init(options: InitOptions, getToken?: TokenSource): Promise<ClientStatus> {
     this.#options = options;
@@ -393,97 +401,8 @@ export class WorkerCore {
   }
 
   /** Loads the aggregate, decides, and appends as pending with the command remembered for replay. */
-  async execute(deciderName: string, stream: string, command: unknown): Promise<ExecuteResult> {
-    const decider = this.setup.deciders?.[deciderName];
-    if (!decider) throw new ClientError('Definition', `no decider named '${deciderName}' in this worker`);
-    for (let attempt = 0; ; attempt++) {
-      const { state, version: loadedVersion } = await this.#loadAggregate(deciderName, decider, stream);
-      const loaded = { version: loadedVersion };
-      let decided: DomainEvent | readonly DomainEvent[];
-      try {
-        decided = decider.decide(command, state);
-      } catch (e) {
-        const code = (e as { code?: unknown }).code;
-        if (typeof code === 'string') throw e;
-        throw new ClientError('CommandRejected', e instanceof Error ? e.message : String(e));
-      }
-      const list: readonly DomainEvent[] = Array.isArray(decided) ? decided : [decided as DomainEvent];
-      if (list.length === 0) {
-        return { events: [], version: loaded.version, positions: [], commitId: '', recordedAt: '' };
-      }
-      const prepared = list.map((e) =>
-        this.#prepare({ type: e.type, data: e.data, ...(e.metadata ? { metadata: e.metadata } : {}) }),
-      );
-      try {
-        const result = await this.#log.append(stream, prepared, {
-          expectedVersion: loaded.version === 0 ? 'no_stream' : loaded.version,
-          command: { decider: deciderName, command },
-          freshIds: true,
-        });
-        this.#counted(result);
-        const first = result.version - prepared.length + 1;
-        const events = prepared.map((e, i) =>
-          this.#upcast({
-            id: e.id,
-            stream,
-            type: e.type,
-            schemaVersion: e.schemaVersion ?? 1,
-            data: e.data,
-            metadata: e.metadata ?? {},
-            version: first + i,
-            position: result.positions[i]!,
-            recordedAt: result.recordedAt,
-            pending: true,
-          }),
-        );
-        return { ...result, events };
-      } catch (e) {
-        if ((e as { code?: unknown }).code !== 'WrongExpectedVersion' || attempt >= 3) throw e;
-      }
-    }
-  }
-
-  /**
-   * Folds a stream for a decider, from its snapshot when the decider has a policy. Snapshots
-   * cover only the confirmed prefix of the stream (pending events may still be replayed or
-   * rejected), so they never need undoing; they are disposable.
-   */
-  async #loadAggregate(
-    name: string,
-    decider: AnyDecider,
-    stream: string,
-  ): Promise<{ state: unknown; version: number }> {
-    const policy = this.setup.snapshots?.[name];
-    const key = policy ? `${name}:${snapshotKey(stream, policy.stateVersion)}` : '';
-    const stored = policy ? await this.#log.db.get('snapshots', key) : undefined;
-    const snapshot = policy && stored?.stateVersion === policy.stateVersion ? stored : undefined;
-    const loaded = await this.#log.loadStream(stream, snapshot?.version ?? 0);
-    let state = snapshot ? snapshot.state : decider.initialState();
-    let prefix = snapshot?.version ?? 0;
-    let prefixState = state;
-    for (const e of loaded.events) {
-      state = decider.evolve(state, this.#upcast(toEnvelope(e)));
-      if (e.position !== undefined && e.version === prefix + 1) {
-        prefix = e.version;
-        prefixState = state;
-      }
-    }
-    const facts = {
-      version: prefix,
-      snapshotVersion: snapshot?.version ?? 0,
-      replayed: loaded.events.length,
-    };
-    if (policy && shouldSnapshot(policy, facts)) {
-      const record: SnapshotRecord = {
-        key,
-        stream,
-        version: prefix,
-        stateVersion: policy.stateVersion,
-        state: prefixState,
-      };
-      this.#log.db.put('snapshots', record).catch(() => undefined);
-    }
-    return { state, version: loaded.version };
+  execute(deciderName: string, stream: string, command: unknown): Promise<ExecuteResult> {
+    return execute(this.#commands, deciderName, stream, command);
   }
 
   async readStream(
