@@ -161,8 +161,13 @@ export class GlobalLog {
    * Writes one commit, unless the store has one of its ids already: then it writes nothing and
    * answers false. The caller runs it inside the group's transaction, after its version check.
    *
-   * The ids go in first, each only if new (`ON CONFLICT DO NOTHING`): the index's primary key is
-   * the uniqueness check, so fresh ids (the common case) cost one insert each and no lookup.
+   * The ids go in first, each only if new (`OR IGNORE`): the index's primary key is the
+   * uniqueness check, so fresh ids (the common case) cost one insert each and no lookup.
+   * `OR IGNORE` rather than `ON CONFLICT DO NOTHING`: with the latter, the primary key's implicit
+   * NOT NULL could still abort the statement halfway, so SQLite kept a statement journal of
+   * every page each multi-row insert touched again within the group's transaction; measured
+   * with strace under 8 writers x 100 events, that journal spilled to a new temporary file
+   * about 22 times a second and took 12% of the pages written. With no abort possible, none.
    * The statement's `rowsWritten` says how many went in.
    * When an id was taken, the rows this call added are deleted again by their ids (no other row
    * can have those ids) and the segment is never written. A savepoint around the attempt did
@@ -173,7 +178,7 @@ export class GlobalLog {
     const ids = JSON.stringify(request.ids);
     // The cursor counts the rows the statement inserted (as SQLite's changes()): taken ids add none.
     const added = this.sql.exec(
-      'INSERT INTO event_ids (id, position) SELECT value, ? + key FROM json_each(?) WHERE true ON CONFLICT DO NOTHING',
+      'INSERT OR IGNORE INTO event_ids (id, position) SELECT value, ? + key FROM json_each(?)',
       firstPosition,
       ids,
     ).rowsWritten;

@@ -128,9 +128,10 @@ export class StreamTable {
     return new Map([...found].map((r) => [r.id, r.version]));
   }
 
+  /** The ids were just found absent; `OR IGNORE` spares SQLite a statement journal (see GlobalLog.tryAppend). */
   insertStandaloneIds(ids: readonly string[], firstVersion: number): void {
     this.sql.exec(
-      'INSERT INTO standalone_ids (id, version) SELECT value, ? + key FROM json_each(?)',
+      'INSERT OR IGNORE INTO standalone_ids (id, version) SELECT value, ? + key FROM json_each(?)',
       firstVersion,
       JSON.stringify(ids),
     );
