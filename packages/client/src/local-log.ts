@@ -307,7 +307,9 @@ export class LocalLog {
     const keys = [...new Set(ids.map((id) => map.get(id)).filter((k): k is number => k !== undefined))];
     const out = new Map<string, StoredEvent>();
     if (keys.length === 0) return out;
-    const records = await Promise.all(keys.map((k) => log.get(k)));
+    // The first record at or after the key: compaction may have merged the record into the
+    // one that ends a run of records (see Compactor), which holds its events now.
+    const records = await Promise.all(keys.map((k) => log.get(IDBKeyRange.lowerBound(k))));
     const wanted = new Set(ids);
     for (const r of records) if (r) for (const e of eventsOf(r)) if (wanted.has(e.id)) out.set(e.id, e);
     return out;

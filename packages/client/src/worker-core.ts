@@ -11,6 +11,7 @@ import type {
 import { randomId } from '@edgelog/core';
 import { ClientProjections, type ProjectionQuery, type ProjectionStatus } from './client-projections.ts';
 import { type CommandHost, execute } from './commands.ts';
+import { Compactor } from './compaction.ts';
 import { type Durability, openLogDb, type Rejection } from './db.ts';
 import { type LocalEnvelope, toEnvelope } from './envelope.ts';
 import { ClientError, toPlainError } from './errors.ts';
@@ -51,6 +52,11 @@ export interface WorkerSetup {
     SyncEngineOptions,
     'backoffBase' | 'backoffCap' | 'pullLimit' | 'pullGroup' | 'random' | 'requestTimeoutMs'
   >;
+  /**
+   * How long after a sync write the syncing tab merges small settled records (see Compactor).
+   * Default 250 ms.
+   */
+  compactDelayMs?: number;
 }
 
 export interface InitOptions {
@@ -109,6 +115,7 @@ const notice = (r: Rejection): RejectionNotice => {
 export class WorkerCore {
   #log!: LocalLog;
   #sync!: SyncStore;
+  #compactor: Compactor | undefined;
   #engine: SyncEngine | undefined;
   #projections: ProjectionRunner;
   #status: ClientStatus = initialStatus(true);
@@ -173,9 +180,12 @@ export class WorkerCore {
       durability,
     );
     // The sync engine's own writes need no new round: only the log cache and the others hear of them.
+    // They are also what settles records, which the compactor then merges.
+    this.#compactor = new Compactor(db, this.setup.compactDelayMs);
     const onWrite = (tail: number) => {
       this.#log.invalidate();
       this.#written(tail, true, false);
+      this.#compactor?.schedule();
     };
     const registry = this.setup.registry;
     const deps: ConstructorParameters<typeof SyncStore>[1] = {
@@ -350,6 +360,11 @@ export class WorkerCore {
     }, 16);
   }
 
+  /** Merges small settled records now (the syncing tab does it after its writes); resolves with how many records went. */
+  compact(): Promise<number> {
+    return this.#compactor?.compact() ?? Promise.resolve(0);
+  }
+
   status(): ClientStatus {
     return this.#status;
   }
@@ -504,6 +519,7 @@ export class WorkerCore {
     await this.#log?.close();
     this.#closed = true;
     await this.#engine?.stop();
+    await this.#compactor?.close();
     for (const s of [...this.#subscribers.values()]) await s.close();
     this.#releaseLeader?.();
     this.#abort.abort();

@@ -1,0 +1,239 @@
+import 'fake-indexeddb/auto';
+import { afterEach, describe, expect, it } from 'vitest';
+import { COMPACT_EVENTS, COMPACT_SMALL, Compactor } from './compaction.ts';
+import {
+  type CommitInfo,
+  decodeRecord as decode,
+  finalize,
+  type LogDb,
+  type LogRecord,
+  openLogDb,
+  type StoredEvent,
+} from './db.ts';
+import { type LocalAppendResult, loadStream, streamVersion, tailKey } from './local-log.ts';
+import { FakeServer } from './testing/fake-server.ts';
+import { WorkerCore } from './worker-core.ts';
+
+let n = 0;
+const dbs: LogDb[] = [];
+const cores: WorkerCore[] = [];
+afterEach(async () => {
+  for (const c of cores.splice(0)) await c.close();
+  for (const db of dbs.splice(0)) db.close();
+});
+
+const streams = ['a', 'b', 'c'];
+const uuid = (lp: number) => `00000000-0000-4000-8000-${lp.toString(16).padStart(12, '0')}`;
+
+/** A log written by hand: records of `[from, to]` local positions, events spread over three streams. */
+async function handLog(spans: ReadonlyArray<[number, number, 'settled' | 'pending']>) {
+  const db = await openLogDb(`compaction-${++n}`);
+  dbs.push(db);
+  const versions = new Map<string, number>();
+  const tx = db.transaction('log', 'readwrite');
+  for (const [from, to, state] of spans) {
+    const events: StoredEvent[] = [];
+    for (let lp = from; lp <= to; lp++) {
+      const stream = streams[lp % 3]!;
+      const version = (versions.get(stream) ?? 0) + 1;
+      versions.set(stream, version);
+      const event: StoredEvent = {
+        id: uuid(lp),
+        stream,
+        type: 'Noted',
+        schemaVersion: 1,
+        data: { lp },
+        metadata: {},
+        version,
+        lp,
+        recordedAt: '2026-01-01T00:00:00.000Z',
+      };
+      if (state === 'settled') event.position = lp;
+      events.push(event);
+    }
+    const rec: LogRecord = { from, to, events, heads: [], li: to };
+    if (state === 'pending') {
+      rec.commits = events.map(
+        (e, i): CommitInfo => ({ commitId: `c-${e.lp}`, stream: e.stream, ids: [e.id], seq: to * 1024 + i }),
+      );
+    }
+    await tx.store.add(finalize(rec));
+  }
+  await tx.done;
+  return db;
+}
+
+const singles = (from: number, to: number, state: 'settled' | 'pending' = 'settled') =>
+  Array.from({ length: to - from + 1 }, (_, i): [number, number, 'settled' | 'pending'] => [
+    from + i,
+    from + i,
+    state,
+  ]);
+
+/** What every reader sees of the log: all events in order, each stream, the versions and the tail. */
+async function view(db: LogDb) {
+  const log = db.transaction('log').store;
+  const all = (await log.getAll()).flatMap((r) => decode(r).events);
+  const out: Record<string, unknown> = { all: all.map((e) => [e.lp, e.id, e.stream, e.version, e.position]) };
+  for (const s of streams) {
+    out[`stream ${s}`] = (await loadStream(log, s)).map((e) => [e.lp, e.version]);
+    out[`version ${s}`] = await streamVersion(log, s);
+  }
+  out.tail = await tailKey(log);
+  return out;
+}
+
+const records = async (db: LogDb) =>
+  (await db.getAll('log')).map((r) => [r.from, r.to, r.pq === undefined ? 'settled' : 'pending']);
+
+describe('the compactor', () => {
+  it('merges runs of small settled records, never a pending one, and every read answers the same', async () => {
+    // 1..29 single records, 30 pending, 31..45 singles, 46..195 one large record, 196..230 singles.
+    const db = await handLog([
+      ...singles(1, 29),
+      [30, 30, 'pending'],
+      ...singles(31, 45),
+      [46, 195, 'settled'],
+      ...singles(196, 230),
+    ]);
+    const before = await view(db);
+    // Pages of 7 keys: runs carry over from page to page.
+    const compactor = new Compactor(db, 60_000, 7);
+    expect(await compactor.compact()).toBe(14);
+    expect(await records(db)).toEqual([
+      // The run before a pending record waits for it to settle.
+      ...singles(1, 29),
+      [30, 30, 'pending'],
+      [31, 45, 'settled'],
+      [46, 195, 'settled'],
+      // The tail run spans fewer positions than a large record: it waits for more.
+      ...singles(196, 230),
+    ]);
+    expect(await view(db)).toEqual(before);
+    // The `from` index still holds one entry per record, each record's first position.
+    const froms: number[] = [];
+    for (let c = await db.transaction('log').store.index('from').openKeyCursor(); c; c = await c.continue())
+      froms.push(c.key);
+    expect(froms).toEqual((await db.getAll('log')).map((r) => r.from));
+    expect(await compactor.compact()).toBe(0);
+  });
+
+  it('merges a run through a pending record once it settles, and long tail runs in bounded records', async () => {
+    const db = await handLog([
+      ...singles(1, 9),
+      [10, 10, 'pending'],
+      ...singles(11, 20),
+      [21, 200, 'settled'],
+    ]);
+    const compactor = new Compactor(db, 60_000, 4);
+    expect(await compactor.compact()).toBe(9);
+    // The pending record settles (what a pull does): the runs on both sides of it merge.
+    const tx = db.transaction('log', 'readwrite');
+    const rec = decode((await tx.store.get(10))!);
+    delete rec.commits;
+    for (const e of rec.events) e.position = e.lp;
+    await tx.store.put(finalize(rec));
+    await tx.done;
+    expect(await compactor.compact()).toBe(10);
+    expect(await records(db)).toEqual([
+      [1, 20, 'settled'],
+      [21, 200, 'settled'],
+    ]);
+    // A long run at the tail: records of at most COMPACT_EVENTS positions, then a rest.
+    const more = 2 * COMPACT_EVENTS + COMPACT_SMALL / 2;
+    const add = db.transaction('log', 'readwrite');
+    for (const [from, to] of singles(201, 200 + more)) {
+      const e: StoredEvent = {
+        id: uuid(from),
+        stream: 'd',
+        type: 'Noted',
+        schemaVersion: 1,
+        data: {},
+        metadata: {},
+        version: from - 200,
+        lp: from,
+        position: from,
+        recordedAt: '2026-01-01T00:00:00.000Z',
+      };
+      await add.store.add(finalize({ from, to, events: [e], heads: [] }));
+    }
+    await add.done;
+    const before = await view(db);
+    expect(await compactor.compact()).toBe(2 * (COMPACT_EVENTS - 1));
+    const tail = await records(db);
+    expect(tail.slice(2, 4)).toEqual([
+      [201, 200 + COMPACT_EVENTS, 'settled'],
+      [201 + COMPACT_EVENTS, 200 + 2 * COMPACT_EVENTS, 'settled'],
+    ]);
+    expect(tail.length).toBe(4 + COMPACT_SMALL / 2);
+    expect(await view(db)).toEqual(before);
+  });
+});
+
+describe('compaction in a client', () => {
+  it('merges synced single appends and live single events; reads, retries and appends still work', async () => {
+    const server = new FakeServer();
+    const names = new Map<WorkerCore, string>();
+    const recordCount = async (c: WorkerCore) => {
+      const db = await openLogDb(names.get(c)!);
+      const count = await db.count('log');
+      db.close();
+      return count;
+    };
+    const make = async (pullLimit?: number) => {
+      const core = new WorkerCore({
+        transport: () => server.transport(),
+        compactDelayMs: 60_000,
+        ...(pullLimit ? { engine: { pullLimit } } : {}),
+      });
+      cores.push(core);
+      const dbName = `compaction-client-${++n}`;
+      names.set(core, dbName);
+      await core.init({ url: 'http://fake', store: 's', dbName, token: 't' });
+      return core;
+    };
+    const a = await make();
+    // B pulls one event at a time, as a client online while others write receives them live.
+    const b = await make(1);
+    const given = Array.from({ length: 300 }, (_, i) => uuid(i + 1));
+    const first: LocalAppendResult[] = [];
+    for (let i = 0; i < 300; i++) {
+      const r = await a.append(`acc-${i % 2}`, [{ id: given[i]!, type: 'Noted', data: { i } }]);
+      first.push(r as LocalAppendResult);
+    }
+    for (let i = 0; i < 3; i++) {
+      await a.syncNow();
+      await b.syncNow();
+    }
+    const head = (await server.store.readAll({ limit: 1 })).head;
+    expect(head).toBe(300);
+    const seen = async (c: WorkerCore) => ({
+      all: (await c.readAll({ limit: 1000 })).events.map((e) => [
+        e.id,
+        e.stream,
+        e.version,
+        e.serverPosition,
+      ]),
+      acc0: await c.readStream('acc-0', { limit: 1000 }),
+      acc1: await c.readStream('acc-1', { limit: 1000 }),
+    });
+    for (const c of [a, b]) {
+      const before = await seen(c);
+      expect(before.all).toHaveLength(300);
+      const removed = await c.compact();
+      expect(removed).toBeGreaterThan(100);
+      // 300 events spanning 300 positions: one record now.
+      expect(await recordCount(c)).toBe(1);
+      expect(await seen(c)).toEqual(before);
+    }
+    // A retry of an append made before the merge (the id map still names the old records) is
+    // answered as the duplicate it is, not appended again.
+    const retry = await a.append('acc-0', [{ id: given[0]!, type: 'Noted', data: { i: 0 } }]);
+    expect(retry.version).toBe(first[0]!.version);
+    expect(retry.positions).toEqual(first[0]!.positions);
+    const next = await a.append('acc-0', [{ type: 'Noted', data: { i: 300 } }]);
+    expect(next.version).toBe(151);
+    await a.syncNow();
+    expect((await server.store.readAll({ limit: 1000 })).events).toHaveLength(301);
+  });
+});
