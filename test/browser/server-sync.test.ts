@@ -377,6 +377,19 @@ describe.skipIf(!ready)('sync against the real edge server (wrangler dev)', () =
       return (await leads())[0] ? { leader: first, follower: second } : { leader: second, follower: first };
     };
 
+    /** Until the tab's outbox is empty and it has confirmed the log up to `position`. */
+    const drained = (page: Page, position = 0) =>
+      waitUntil(
+        () =>
+          page.evaluate(
+            (p) =>
+              app.client.status.get().pending === 0 && app.client.status.get().lastConfirmedPosition >= p,
+            position,
+          ),
+        30_000,
+        'the outbox to drain',
+      );
+
     let dir: string;
     let pageServer: Server;
     const gate: Gate = { open: false };
@@ -422,19 +435,61 @@ describe.skipIf(!ready)('sync against the real edge server (wrangler dev)', () =
         expect(await serverEvents(store)).toEqual([]);
         gate.open = true;
         await page.evaluate(() => app.client.syncNow());
-        await waitUntil(
-          () =>
-            page.evaluate(
-              () =>
-                app.client.status.get().pending === 0 && app.client.status.get().lastConfirmedPosition >= 3,
-            ),
-          30_000,
-          'the outbox to drain',
-        );
+        await drained(page, 3);
         const all = await serverEvents(store);
         expect(all.map((e) => e.id).sort()).toEqual([...ids].sort());
         const local = await page.evaluate(() => app.client.readAll());
         expect(local.events.map((e) => [e.id, e.pending])).toEqual(ids.map((id) => [id, false]));
+      } finally {
+        gate.open = false;
+        await dispose();
+      }
+    });
+
+    it('merges synced single appends into one record; reads and a retry answer as before', async () => {
+      const store = `e2e-m-${Date.now().toString(36)}`;
+      gate.open = true;
+      const { context, dispose } = await launch();
+      try {
+        const [page] = (await openTabs(context, pageUrl(store), 1)) as [Page];
+        const ids = await page.evaluate(async () => {
+          const out: string[] = [];
+          await app.burst('cart-1', 150, (id) => out.push(id));
+          return out;
+        });
+        await drained(page, 150);
+        // The log's records, counted through a second connection to the worker's database.
+        const records = () =>
+          page.evaluate(
+            (name) =>
+              new Promise<number>((resolve, reject) => {
+                const open = indexedDB.open(name);
+                open.onerror = () => reject(open.error);
+                open.onsuccess = () => {
+                  const db = open.result;
+                  const count = db.transaction('log').objectStore('log').count();
+                  count.onsuccess = () => {
+                    db.close();
+                    resolve(count.result);
+                  };
+                };
+              }),
+            `edgelog:${store}`,
+          );
+        await waitUntil(async () => (await records()) === 1, 10_000, '150 records to become one');
+        const local = await page.evaluate(() => app.client.readStream('cart-1', { limit: 1000 }));
+        expect(local.events.map((e) => [e.id, e.version, e.pending])).toEqual(
+          ids.map((id, i) => [id, i + 1, false]),
+        );
+        expect((await serverEvents(store)).map((e) => e.id)).toEqual(ids);
+        // A retry of the first append, made before the merge: the same answer, nothing new.
+        const retry = await page.evaluate(
+          (id) => app.client.append('cart-1', [{ id, type: 'Burst', data: { i: 0 } }]),
+          ids[0]!,
+        );
+        expect(retry.version).toBe(1);
+        await page.evaluate(() => app.client.syncNow());
+        expect(await serverEvents(store)).toHaveLength(150);
       } finally {
         gate.open = false;
         await dispose();
@@ -485,11 +540,7 @@ describe.skipIf(!ready)('sync against the real edge server (wrangler dev)', () =
           );
         gate.open = true;
         await leader.evaluate(() => app.client.syncNow());
-        await waitUntil(
-          () => leader.evaluate(() => app.client.status.get().pending === 0),
-          30_000,
-          'the outbox to drain',
-        );
+        await drained(leader);
         const all = await serverEvents(store);
         expect(all.map((e) => [e.type, (e.data as { amount: number }).amount])).toEqual([
           ['Deposited', 100],
@@ -541,11 +592,7 @@ describe.skipIf(!ready)('sync against the real edge server (wrangler dev)', () =
         );
         gate.open = true;
         await follower.evaluate(() => app.client.syncNow());
-        await waitUntil(
-          () => follower.evaluate(() => app.client.status.get().pending === 0),
-          30_000,
-          'the outbox to drain',
-        );
+        await drained(follower);
         const all = await serverEvents(store);
         expect(all).toHaveLength(20);
         expect(new Set(all.map((e) => e.id)).size).toBe(20);
