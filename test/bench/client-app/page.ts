@@ -164,6 +164,46 @@ const bench = {
     if (n !== total) throw new Error(`sdk load read ${n}`);
     return ms;
   },
+  /**
+   * Writes a `total`-event stream by single appends and syncs it (an in-memory server in the
+   * worker), waits until the syncing tab has merged the settled records (their count stops
+   * falling), then times `execute` on it. Returns [ms, records left].
+   */
+  async sdkLoadSynced(total: number) {
+    const dbName = `synced-${Date.now()}`;
+    const c = createClient({
+      url: 'fake://',
+      store: 'synced',
+      token: 'none',
+      live: false,
+      dbName,
+      worker: () => new Worker(new URL('./worker.js', location.href), { type: 'module' }),
+    });
+    await c.rejections();
+    for (let i = 0; i < total; i++) await c.append('acc', [{ type: 'Deposited', data: { amount: 1 } }]);
+    await new Promise<void>((resolve) => {
+      c.status.subscribe((s) => {
+        if (s.pending === 0 && s.lastConfirmedPosition >= total) resolve();
+      });
+    });
+    const db = await openDB(dbName);
+    let records = await db.count('log');
+    for (;;) {
+      await new Promise((r) => setTimeout(r, 500));
+      const now = await db.count('log');
+      if (now === records) break;
+      records = now;
+    }
+    db.close();
+    let n = 0;
+    const ms = await time(async () => {
+      const r = await c.execute('account', 'acc', { kind: 'withdraw', amount: total });
+      n = r.version - 1;
+    });
+    await c.close();
+    if (n !== total) throw new Error(`sdk load read ${n}`);
+    return [ms, records];
+  },
   /** A cold client pulls `total` confirmed events (an in-memory server in the worker, no network). */
   async sdkPull(total: number, pull: number) {
     const start = performance.now();
