@@ -1,4 +1,5 @@
 import 'fake-indexeddb/auto';
+import { randomId } from '@edgelog/core';
 import { afterEach, describe, expect, it } from 'vitest';
 import { COMPACT_EVENTS, COMPACT_SMALL, Compactor } from './compaction.ts';
 import {
@@ -10,7 +11,15 @@ import {
   openLogDb,
   type StoredEvent,
 } from './db.ts';
-import { type LocalAppendResult, loadStream, streamVersion, tailKey } from './local-log.ts';
+import { defaultClientLimits } from './local-event-store.ts';
+import {
+  type LocalAppendResult,
+  LocalLog,
+  loadStream,
+  loadWindow,
+  streamVersion,
+  tailKey,
+} from './local-log.ts';
 import { FakeServer } from './testing/fake-server.ts';
 import { WorkerCore } from './worker-core.ts';
 
@@ -77,6 +86,8 @@ async function view(db: LogDb) {
   const out: Record<string, unknown> = { all: all.map((e) => [e.lp, e.id, e.stream, e.version, e.position]) };
   for (const s of streams) {
     out[`stream ${s}`] = (await loadStream(log, s)).map((e) => [e.lp, e.version]);
+    out[`stream ${s} after 7`] = (await loadStream(log, s, 7)).map((e) => [e.lp, e.version]);
+    out[`window ${s}`] = (await loadWindow(log, s, 5, 40)).map((e) => [e.lp, e.version]);
     out[`version ${s}`] = await streamVersion(log, s);
   }
   out.tail = await tailKey(log);
@@ -84,7 +95,11 @@ async function view(db: LogDb) {
 }
 
 const records = async (db: LogDb) =>
-  (await db.getAll('log')).map((r) => [r.from, r.to, r.pq === undefined ? 'settled' : 'pending']);
+  (await db.getAll('log')).map((r) => [
+    Array.isArray(r.from) ? r.from[0] : r.from,
+    r.to,
+    r.pq === undefined ? 'settled' : 'pending',
+  ]);
 
 describe('the compactor', () => {
   it('merges runs of small settled records, never a pending one, and every read answers the same', async () => {
@@ -110,12 +125,46 @@ describe('the compactor', () => {
       ...singles(196, 230),
     ]);
     expect(await view(db)).toEqual(before);
-    // The `from` index still holds one entry per record, each record's first position.
-    const froms: number[] = [];
-    for (let c = await db.transaction('log').store.index('from').openKeyCursor(); c; c = await c.continue())
-      froms.push(c.key);
-    expect(froms).toEqual((await db.getAll('log')).map((r) => r.from));
     expect(await compactor.compact()).toBe(0);
+  });
+
+  it('still refuses a writer that decided from the tail of a record merged away', async () => {
+    // Tab B appended one event (its cache: tail 1, s@1); it settled; the leader then pulled
+    // 120 live events of `s`, one record each. B has not heard of them yet.
+    const db = await openLogDb(`compaction-${++n}`);
+    dbs.push(db);
+    const tabB = new LocalLog(db, defaultClientLimits, () => undefined);
+    const fresh = () => ({ id: randomId(), type: 'Noted', data: {} });
+    await tabB.append('s', [fresh()], { freshIds: true });
+    const tx = db.transaction('log', 'readwrite');
+    const rec = decode((await tx.store.get(1))!);
+    delete rec.commits;
+    rec.events[0]!.position = 1;
+    await tx.store.put(finalize(rec));
+    for (let lp = 2; lp <= 121; lp++) {
+      const e: StoredEvent = {
+        id: randomId(),
+        stream: 's',
+        type: 'Noted',
+        schemaVersion: 1,
+        data: {},
+        metadata: {},
+        version: lp,
+        lp,
+        position: lp,
+        recordedAt: '2026-01-01T00:00:00.000Z',
+      };
+      await tx.store.add(finalize({ from: lp, to: lp, events: [e], heads: [] }));
+    }
+    await tx.done;
+    expect(await new Compactor(db, 60_000).compact()).toBe(120);
+    expect(await records(db)).toEqual([[1, 121, 'settled']]);
+    // B's cached tail is 1: its record (from 2) collides with the merged one, and B decides again.
+    const r = await tabB.append('s', [fresh(), fresh()], { freshIds: true });
+    expect(r.version).toBe(123);
+    expect(r.positions).toEqual([122, 123]);
+    const versions = (await loadStream(db.transaction('log').store, 's')).map((e) => e.version);
+    expect(versions).toEqual(Array.from({ length: 123 }, (_, i) => i + 1));
   });
 
   it('merges a run through a pending record once it settles, and long tail runs in bounded records', async () => {
@@ -127,19 +176,8 @@ describe('the compactor', () => {
     ]);
     const compactor = new Compactor(db, 60_000, 4);
     expect(await compactor.compact()).toBe(9);
-    // The pending record settles (what a pull does): the runs on both sides of it merge.
-    const tx = db.transaction('log', 'readwrite');
-    const rec = decode((await tx.store.get(10))!);
-    delete rec.commits;
-    for (const e of rec.events) e.position = e.lp;
-    await tx.store.put(finalize(rec));
-    await tx.done;
-    expect(await compactor.compact()).toBe(10);
-    expect(await records(db)).toEqual([
-      [1, 20, 'settled'],
-      [21, 200, 'settled'],
-    ]);
-    // A long run at the tail: records of at most COMPACT_EVENTS positions, then a rest.
+    // A long run at the tail while the record stays pending: records of at most COMPACT_EVENTS
+    // positions, then a rest that waits.
     const more = 2 * COMPACT_EVENTS + COMPACT_SMALL / 2;
     const add = db.transaction('log', 'readwrite');
     for (const [from, to] of singles(201, 200 + more)) {
@@ -159,14 +197,35 @@ describe('the compactor', () => {
     }
     await add.done;
     const before = await view(db);
-    expect(await compactor.compact()).toBe(2 * (COMPACT_EVENTS - 1));
-    const tail = await records(db);
-    expect(tail.slice(2, 4)).toEqual([
+    // The pass resumes after what the last one looked at behind the pending record (key 200).
+    const lowers: unknown[] = [];
+    const getAllKeys = IDBObjectStore.prototype.getAllKeys;
+    IDBObjectStore.prototype.getAllKeys = function (this: IDBObjectStore, query, count) {
+      lowers.push((query as IDBKeyRange | null)?.lower);
+      return getAllKeys.call(this, query, count);
+    };
+    try {
+      expect(await compactor.compact()).toBe(2 * (COMPACT_EVENTS - 1));
+    } finally {
+      IDBObjectStore.prototype.getAllKeys = getAllKeys;
+    }
+    expect(lowers[0]).toBe(200);
+    expect(await view(db)).toEqual(before);
+    // The pending record settles (what a pull does): the runs on both sides of it merge.
+    const tx = db.transaction('log', 'readwrite');
+    const rec = decode((await tx.store.get(10))!);
+    delete rec.commits;
+    for (const e of rec.events) e.position = e.lp;
+    await tx.store.put(finalize(rec));
+    await tx.done;
+    expect(await compactor.compact()).toBe(10);
+    expect(await records(db)).toEqual([
+      [1, 20, 'settled'],
+      [21, 200, 'settled'],
       [201, 200 + COMPACT_EVENTS, 'settled'],
       [201 + COMPACT_EVENTS, 200 + 2 * COMPACT_EVENTS, 'settled'],
+      ...singles(201 + 2 * COMPACT_EVENTS, 200 + more),
     ]);
-    expect(tail.length).toBe(4 + COMPACT_SMALL / 2);
-    expect(await view(db)).toEqual(before);
   });
 });
 

@@ -12,7 +12,7 @@ export const COMPACT_EVENTS = 500;
 export const COMPACT_CHARS = 256 * 1024;
 
 /**
- * Merges runs of small settled records into records of up to `COMPACT_EVENTS` events.
+ * Merges runs of small settled records into records of up to `COMPACT_EVENTS` positions.
  *
  * IndexedDB costs per record, not per byte: a stream written by single appends, or received as
  * live events one at a time, is one record per event, and reading it costs about 20 µs per
@@ -20,18 +20,31 @@ export const COMPACT_CHARS = 256 * 1024;
  * 100 records). Once such records are settled (every commit in them confirmed and pulled past),
  * nothing changes them any more, so the syncing tab merges them.
  *
- * What a merge keeps: the events, their local positions and versions (readers go by local
- * position, never by record); the key of the run's last record, so the log's tail and every
- * cached tail stay valid; the run's first `from`, so the `from` index still refuses a writer
- * that decided from a stale tail; `li` when any merged record was local. An id map that still
- * points at a merged record's old key finds the record that holds it now as the first record
- * at or after that key (see LocalLog's id lookup). Pending records and the records around them
- * are never merged: a run stops at a pending record, whose key and events the outbox, the
- * rebaser and a push in flight rely on.
+ * What a merge keeps:
+ * - the events, their local positions and versions (readers go by local position, never by
+ *   record);
+ * - the key of the run's last record, so the log's tail and every cached tail stay valid;
+ * - every `from` of the run (an array, in the multiEntry `from` index), so the index still
+ *   refuses a writer that decided from the tail any of them was written after;
+ * - `li` when any merged record was local. The ids of others' events merged with local ones
+ *   then join the id map: an app that appends one of them again is answered at once with the
+ *   stored event, as the server would answer it.
+ *
+ * An id map that still names a merged record's old key finds the record that holds its events
+ * now as the first record at or after that key (see LocalLog's id lookup). Pending records are
+ * never merged, and a run waits while a pending record follows it: the outbox, the rebaser and
+ * a push in flight rely on a pending record's key and events, and the run may go on through
+ * it once it has settled.
  */
 export class Compactor {
   /** Every record at or below this key is final: it is never looked at again. */
   #cursor = 0;
+  /**
+   * The first pending record after the cursor when the last pass ended, and the key up to
+   * which the runs after it are final while it stays pending: the next pass resumes there
+   * instead of reading every key after a commit that stays pending long.
+   */
+  #held: { pending: number; upTo: number } | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #running: Promise<number> | undefined;
   #closed = false;
@@ -73,13 +86,63 @@ export class Compactor {
 
   async #pass(): Promise<number> {
     let removed = 0;
-    const scan: Scan = { prev: this.#cursor, final: true, run: [], runStart: this.#cursor };
-    for (;;) {
-      const { groups, cursor, more } = await this.#scan(scan);
-      if (groups.length > 0) removed += await this.#merge(groups);
-      this.#cursor = Math.max(this.#cursor, cursor);
-      if (!more || this.#closed) return removed;
+    // A run skipped because it changed after the scan is looked at again next time.
+    let ceiling = Number.POSITIVE_INFINITY;
+    try {
+      const scan = await this.#start();
+      for (;;) {
+        const { groups, cursor, more } = await this.#scan(scan);
+        if (groups.length > 0) {
+          const merged = await this.#merge(groups);
+          removed += merged.removed;
+          if (merged.skipped !== undefined) ceiling = Math.min(ceiling, merged.skipped - 1);
+        }
+        this.#cursor = Math.max(this.#cursor, Math.min(cursor, ceiling));
+        if (!more || this.#closed) {
+          this.#held =
+            scan.firstPending === undefined
+              ? undefined
+              : { pending: scan.firstPending, upTo: Math.min(scan.heldUpTo, ceiling) };
+          return removed;
+        }
+      }
+    } catch (e) {
+      // The database was closed (a newer version of the app opened it): nothing more to do.
+      if (isGone(e)) return removed;
+      throw e;
     }
+  }
+
+  /**
+   * Where a pass starts: after the cursor, or after the runs behind the pending record that
+   * stopped it last time, while that record is still the first pending one.
+   */
+  async #start(): Promise<Scan> {
+    const held = this.#held;
+    if (held !== undefined) {
+      const first = await this.db.getKeyFromIndex(
+        'log',
+        'pending',
+        IDBKeyRange.lowerBound(this.#cursor, true),
+      );
+      if (first === held.pending && held.upTo >= held.pending)
+        return {
+          prev: held.upTo,
+          runStart: held.upTo,
+          run: [],
+          firstPending: first,
+          pendingMet: 1,
+          heldUpTo: held.upTo,
+        };
+    }
+    return {
+      prev: this.#cursor,
+      runStart: this.#cursor,
+      run: [],
+      firstPending: undefined,
+      pendingMet: 0,
+      heldUpTo: 0,
+    };
   }
 
   /**
@@ -95,21 +158,26 @@ export class Compactor {
     ]);
     const pendingKeys = new Set(pending);
     const groups: Array<[number, number]> = [];
-    // The cursor moves over what is final: runs closed and large records, up to the first
-    // pending record (the runs after it are merged too, and looked at again once it has settled).
+    // What closes is final up to the first pending record (the cursor moves over it), and,
+    // while that record stays pending, up to the second (see #held).
     let cursor = 0;
     const close = (key: number) => {
       if (scan.run.length >= 2) groups.push([scan.run[0]!, scan.run.at(-1)!]);
       scan.run = [];
-      if (scan.final) cursor = key;
+      if (scan.firstPending === undefined) cursor = key;
+      else if (scan.pendingMet === 1) scan.heldUpTo = key;
     };
     for (const key of keys) {
       const span = key - scan.prev;
       if (pendingKeys.has(key)) {
         // The run before a pending record may go on through it once it has settled: it waits.
-        // (Merged now, it would be a small record between a pending one and the one before.)
         scan.run = [];
-        scan.final = false;
+        // After a second pending record nothing is final while the first is pending.
+        scan.pendingMet++;
+        if (scan.firstPending === undefined) {
+          scan.firstPending = key;
+          scan.heldUpTo = key;
+        }
       } else if (span >= COMPACT_SMALL) {
         close(key);
       } else {
@@ -126,30 +194,40 @@ export class Compactor {
     return { groups, cursor, more };
   }
 
-  /** Merges the runs in one transaction, after checking that nothing changed them since the scan. */
-  async #merge(groups: ReadonlyArray<[number, number]>): Promise<number> {
+  /**
+   * Merges the runs in one transaction, after checking that nothing changed them since the
+   * scan; `skipped` is the first key of the first run that had changed.
+   */
+  async #merge(groups: ReadonlyArray<[number, number]>): Promise<{ removed: number; skipped?: number }> {
     const tx = this.db.transaction('log', 'readwrite');
     const done = tx.done;
     done.catch(() => undefined);
     const log = tx.store;
     let removed = 0;
+    let skipped: number | undefined;
     try {
       const runs = await Promise.all(groups.map(([lo, hi]) => log.getAll(IDBKeyRange.bound(lo, hi))));
       const writes: Promise<unknown>[] = [];
       runs.forEach((stored, g) => {
         const [lo, hi] = groups[g]!;
-        if (stored.length < 2 || stored[0]!.to !== lo || stored.at(-1)!.to !== hi) return;
         // Another tab may have written since the scan: only settled records are merged.
-        if (stored.some((r) => r.pq !== undefined || r.commits !== undefined || r.cm !== undefined)) return;
+        const changed =
+          stored.length < 2 ||
+          stored[0]!.to !== lo ||
+          stored.at(-1)!.to !== hi ||
+          stored.some((r) => r.pq !== undefined || r.commits !== undefined || r.cm !== undefined);
+        if (changed) {
+          skipped ??= lo;
+          return;
+        }
         for (const batch of batches(stored)) {
           if (batch.length < 2) continue;
-          const first = batch[0]!;
           const last = batch.at(-1)!;
           const events: StoredEvent[] = [];
           for (const r of batch) for (const e of eventsOf(r)) events.push(e);
-          const merged: LogRecord = { from: first.from, to: last.to, events, heads: [] };
+          const merged: LogRecord = { from: batch.flatMap(fromsOf), to: last.to, events, heads: [] };
           if (batch.some((r) => r.li !== undefined)) merged.li = last.to;
-          writes.push(log.delete(IDBKeyRange.bound(first.to, last.to)));
+          writes.push(log.delete(IDBKeyRange.bound(batch[0]!.to, last.to)));
           writes.push(log.add(finalize(merged)));
           removed += batch.length - 1;
         }
@@ -163,11 +241,9 @@ export class Compactor {
       } catch {
         // Already finished.
       }
-      // The database was closed (a newer version of the app opened it): nothing was merged.
-      if (isGone(e)) return 0;
       throw e;
     }
-    return removed;
+    return skipped === undefined ? { removed } : { removed, skipped };
   }
 }
 
@@ -175,12 +251,14 @@ export class Compactor {
 interface Scan {
   /** The last key read. */
   prev: number;
-  /** No pending record was met so far: what closes now is final. */
-  final: boolean;
-  /** The keys of the run being gathered. */
+  /** The keys of the run being gathered, and the key before its first. */
   run: number[];
-  /** The key before the run's first. */
   runStart: number;
+  /** The first pending record met, if any, and how many were met. */
+  firstPending: number | undefined;
+  pendingMet: number;
+  /** While `firstPending` stays pending, the runs after it are final up to here. */
+  heldUpTo: number;
 }
 
 /** Splits a run's records into consecutive batches within the position and text bounds. */
@@ -190,7 +268,7 @@ function batches(records: readonly StoredRecord[]): StoredRecord[][] {
   let positions = 0;
   let chars = 0;
   for (const r of records) {
-    const span = r.to - r.from + 1;
+    const span = r.to - fromsOf(r)[0]! + 1;
     if (batch.length > 0 && (positions + span > COMPACT_EVENTS || chars + r.ev.length > COMPACT_CHARS)) {
       out.push(batch);
       batch = [];
@@ -204,6 +282,9 @@ function batches(records: readonly StoredRecord[]): StoredRecord[][] {
   if (batch.length > 0) out.push(batch);
   return out;
 }
+
+/** A record's `from` values: its own first, then those of the records merged into it. */
+const fromsOf = (r: StoredRecord): number[] => (Array.isArray(r.from) ? r.from : [r.from]);
 
 const isGone = (e: unknown) => {
   const name = (e as { name?: unknown } | null)?.name;

@@ -67,6 +67,10 @@ describe('the IndexedDB upgrade ladder', () => {
     const db = await openLogDb(name);
     expect(db.version).toBe(DB_VERSION);
     expect([...db.objectStoreNames]).not.toContain('streams');
+    // Version 9: merged records keep every `from` they replace in the unique index.
+    const from = db.transaction('log').store.index('from');
+    expect([from.unique, from.multiEntry]).toEqual([true, true]);
+    expect(await from.count(1)).toBe(1);
     const store = new LocalEventStore(db);
     const read = await store.readStream('order-1');
     expect(read.events.map((e) => e.id)).toEqual(ids);

@@ -52,8 +52,11 @@ export interface LogRecord {
    * that adds a record, or changes stored versions in place, adds one at the tail it read, so
    * an append that decided from a cached tail and versions fails on this index if anything
    * moved since, instead of reading the tail and the versions again to verify them.
+   * A record the compactor merged holds the `from` of every record it replaced (the first is
+   * its own), so that a writer deciding from any of their tails still fails (version 9 makes
+   * the index multiEntry).
    */
-  from: number;
+  from: number | number[];
   to: number;
   events: StoredEvent[];
   /**
@@ -333,7 +336,7 @@ export interface LogSchema extends DBSchema {
 
 export type LogDb = IDBPDatabase<LogSchema>;
 
-export const DB_VERSION = 8;
+export const DB_VERSION = 9;
 
 /**
  * The durability of the log's write transactions (IndexedDB's hint). Chromium 121 and later
@@ -466,6 +469,15 @@ export function openLogDb(name: string, onBlocking?: () => void): Promise<LogDb>
       // Version 8 packs the text (see packEvents). Version 7 texts read as they are and are
       // packed when rewritten; the bump keeps a tab of an older app, which cannot read packed
       // texts, from opening the database.
+      if (oldVersion < 9) {
+        // Merged records (compaction.ts) keep every `from` they replace: the index becomes
+        // multiEntry (a plain number is still one entry). The bump also keeps out older tabs,
+        // whose id lookup expects every local record to keep its key.
+        const log = tx.objectStore('log');
+        const raw = log as unknown as { indexNames: DOMStringList; deleteIndex(name: string): void };
+        if (raw.indexNames.contains('from')) raw.deleteIndex('from');
+        log.createIndex('from', 'from', { unique: true, multiEntry: true });
+      }
     },
   });
   return opening.then((opened) => {

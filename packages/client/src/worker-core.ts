@@ -238,6 +238,7 @@ export class WorkerCore {
     // The new version's tabs talk among themselves: their status must not overwrite ours.
     this.#tabs?.close();
     void this.#log?.close();
+    void this.#compactor?.close();
     await this.#engine?.stop();
     this.#releaseLeader?.();
     this.#abort.abort();
