@@ -1,7 +1,7 @@
 import 'fake-indexeddb/auto';
 import { randomId } from '@edgelog/core';
 import { afterEach, describe, expect, it } from 'vitest';
-import { COMPACT_EVENTS, COMPACT_SMALL, Compactor } from './compaction.ts';
+import { COMPACT_EVENTS, COMPACT_SHARE, COMPACT_SMALL, Compactor } from './compaction.ts';
 import {
   type CommitInfo,
   decodeRecord as decode,
@@ -35,7 +35,10 @@ const streams = ['a', 'b', 'c'];
 const uuid = (lp: number) => `00000000-0000-4000-8000-${lp.toString(16).padStart(12, '0')}`;
 
 /** A log written by hand: records of `[from, to]` local positions, events spread over three streams. */
-async function handLog(spans: ReadonlyArray<[number, number, 'settled' | 'pending']>) {
+async function handLog(
+  spans: ReadonlyArray<[number, number, 'settled' | 'pending']>,
+  streamOf = (lp: number) => streams[lp % 3]!,
+) {
   const db = await openLogDb(`compaction-${++n}`);
   dbs.push(db);
   const versions = new Map<string, number>();
@@ -43,7 +46,7 @@ async function handLog(spans: ReadonlyArray<[number, number, 'settled' | 'pendin
   for (const [from, to, state] of spans) {
     const events: StoredEvent[] = [];
     for (let lp = from; lp <= to; lp++) {
-      const stream = streams[lp % 3]!;
+      const stream = streamOf(lp);
       const version = (versions.get(stream) ?? 0) + 1;
       versions.set(stream, version);
       const event: StoredEvent = {
@@ -126,6 +129,17 @@ describe('the compactor', () => {
     ]);
     expect(await view(db)).toEqual(before);
     expect(await compactor.compact()).toBe(0);
+  });
+
+  it('merges a log of many streams one event each only into records where each keeps a share', async () => {
+    // 320 single events of 320 streams: a stream read from a record of 500 others' events
+    // would decode 500 events for its one; in records of COMPACT_SHARE events, 16.
+    const db = await handLog(singles(1, 320), (lp) => `agg-${lp}`);
+    const before = (await db.getAll('log')).flatMap((r) => decode(r).events);
+    expect(await new Compactor(db, 60_000).compact()).toBe(320 - 320 / COMPACT_SHARE);
+    const after = await db.getAll('log');
+    expect(after.map((r) => decode(r).events.length)).toEqual(Array(320 / COMPACT_SHARE).fill(COMPACT_SHARE));
+    expect(after.flatMap((r) => decode(r).events)).toEqual(before);
   });
 
   it('still refuses a writer that decided from the tail of a record merged away', async () => {
