@@ -2,6 +2,7 @@ import 'fake-indexeddb/auto';
 import fc from 'fast-check';
 import { type IDBPDatabase, openDB } from 'idb';
 import { describe, expect, it } from 'vitest';
+import { Compactor } from './compaction.ts';
 import {
   type CommitInfo,
   DB_VERSION,
@@ -431,6 +432,57 @@ describe('the version 8 rung: packed record texts', () => {
     const texts = (await db.getAll('log')).map((r) => r.ev[0]);
     expect(texts).toEqual(['[', '{']);
     expect((await store.readStream('a')).events.map((e) => e.version)).toEqual([1, 2, 3]);
+    await store.close();
+  });
+});
+
+describe('the version 9 rung: a multiEntry from index', () => {
+  it('upgrades a version 8 database with data; merged records keep guarding every stale tail', async () => {
+    const name = 'ladder-v8';
+    const old = await openDB(name, 8, {
+      upgrade(db) {
+        const log = db.createObjectStore('log', { keyPath: 'to' });
+        log.createIndex('pending', 'pq');
+        log.createIndex('heads', 'heads', { multiEntry: true });
+        log.createIndex('unacked', 'pn');
+        log.createIndex('local', 'li');
+        log.createIndex('from', 'from', { unique: true });
+        createSideStores(db, 8);
+      },
+    });
+    const tx = old.transaction('log', 'readwrite');
+    for (let lp = 1; lp <= 150; lp++) {
+      const e: StoredEvent = {
+        id: crypto.randomUUID(),
+        stream: 's',
+        type: 'T',
+        schemaVersion: 1,
+        data: {},
+        metadata: {},
+        version: lp,
+        lp,
+        position: lp,
+        recordedAt: '2026-01-01T00:00:00.000Z',
+      };
+      await tx.store.add(finalize({ from: lp, to: lp, heads: [], events: [e] }));
+    }
+    await tx.done;
+    old.close();
+
+    const db = await openLogDb(name);
+    const from = () => db.transaction('log').store.index('from');
+    expect([from().unique, from().multiEntry, await from().count()]).toEqual([true, true, 150]);
+    expect(await new Compactor(db, 60_000).compact()).toBe(149);
+    // One record, 150 entries: an append decided from any of the old tails still collides.
+    expect([await db.count('log'), await from().count()]).toEqual([1, 150]);
+    const store = new LocalEventStore(db);
+    expect((await store.readStream('s', { limit: 500 })).events.map((e) => e.version)).toEqual(
+      Array.from({ length: 150 }, (_, i) => i + 1),
+    );
+    expect(
+      (await store.append('s', [{ id: crypto.randomUUID(), type: 'T', data: {} }], { expectedVersion: 150 }))
+        .version,
+    ).toBe(151);
     await store.close();
   });
 });
