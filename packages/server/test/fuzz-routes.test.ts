@@ -84,15 +84,17 @@ describe('hostile input on every route (fast-check)', () => {
             headers: type ? { 'content-type': type } : {},
             ...(withBody ? { body } : {}),
           });
+          if (res.status === 504 && path.includes('/projections/') && method !== 'OPTIONS') {
+            // A junk `minPosition` past the store's head waits out its timeout: the documented
+            // read-your-writes answer (504 Timeout), not a server failure. HEAD is GET without
+            // the body, so it waits and answers the same (seed 938276748 drew that).
+            if (method === 'HEAD') await res.body?.cancel();
+            else expect(((await res.json()) as { error: { code: string } }).error.code).toBe('Timeout');
+            return;
+          }
           if (method === 'HEAD' || method === 'OPTIONS') {
             expect(res.status, `${method} ${path}`).toBeLessThan(500);
             await res.body?.cancel();
-            return;
-          }
-          if (res.status === 504 && path.includes('/projections/')) {
-            // A junk `minPosition` past the store's head waits out its timeout: the documented
-            // read-your-writes answer (504 Timeout), not a server failure.
-            expect(((await res.json()) as { error: { code: string } }).error.code).toBe('Timeout');
             return;
           }
           await expectNoServerError(res, `${method} ${path}`);
