@@ -36,6 +36,11 @@ export interface SyncEngineOptions {
   clearTimer?: (handle: unknown) => void;
   onStatus?: (status: EngineStatus) => void;
   onRejected?: (rejection: Rejection) => void;
+  /**
+   * A conflicting commit whose command this worker cannot decide again (it has not the
+   * decider: another build of the app wrote it) now holds back its stream.
+   */
+  onUndecidable?: (error: WireError) => void;
   /** Open the WebSocket after catching up. Default true. */
   live?: boolean;
   /** Backoff after the first failure, ms (doubling up to `backoffCap`). Default 250. */
@@ -236,8 +241,10 @@ export class SyncEngine {
         const result = await this.store.replay(c.commitId, c.version);
         if (result.kind === 'rejected') this.options.onRejected?.(result.rejection);
         if (result.kind === 'stale') stale = true;
-        if (result.kind === 'undecidable')
+        if (result.kind === 'undecidable') {
           this.#blocked.set(stream, { commitId: c.commitId, error: result.error });
+          this.options.onUndecidable?.(result.error);
+        }
       }
     }
     if (stale)

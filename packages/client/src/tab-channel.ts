@@ -48,6 +48,11 @@ export class TabChannel {
     this.#post({ t: 'hello' });
   }
 
+  /** Whether another tab's worker has been heard on the channel. */
+  get peers(): boolean {
+    return this.#peers;
+  }
+
   /** Notes a write up to `tail`: every write the tab hears of, its own and the others'. */
   wrote(tail: number): void {
     this.#lastTail = Math.max(this.#lastTail, tail);

@@ -1,4 +1,5 @@
 import 'fake-indexeddb/auto';
+import type { Decider, DomainEvent } from '@edgelog/core';
 import { openDB } from 'idb';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DB_VERSION } from './db.ts';
@@ -150,6 +151,45 @@ describe('tabs sharing one database', () => {
     for (let i = 0; i < 3; i++) await b.append('s', [{ type: 'Noted', data: { i } }]);
     await until(() => seen.length === 3, 'A to hear of what B wrote');
     expect(seen).toEqual([0, 1, 2].map((i) => ({ i })));
+  });
+});
+
+describe('tabs of two builds', () => {
+  /** Counts; the tab of the newer build has it, the older one not. */
+  const counter: Decider<{ kind: 'add' }, DomainEvent<'Added', { n: number }>, number> = {
+    initialState: () => 0,
+    evolve: (s) => s + 1,
+    decide: (_c, s) => [{ type: 'Added', data: { n: s + 1 } }],
+  };
+
+  it('a leader without the decider of a conflicting command hands the sync to a tab that has it', async () => {
+    const server = new FakeServer();
+    // Another client wrote `acc` first: the command below was decided without that event.
+    const other = await tab(server, 'tabs-builds-other');
+    await other.append('acc', [{ type: 'Added', data: { n: 1 } }]);
+    await until(async () => (await server.store.readAll()).events.length === 1, 'the first write');
+    const make = async (deciders: Record<string, typeof counter>) => {
+      const core = new WorkerCore({
+        deciders,
+        engine: { backoffBase: 1, backoffCap: 5 },
+        transport: () => server.transport(),
+      });
+      open.push(core);
+      await core.init({ url: 'http://fake', store: 's', dbName: 'tabs-builds', online: false, token: 't' });
+      return core;
+    };
+    const older = await make({});
+    await until(() => older.status().leader, 'the older build to lead');
+    const newer = await make({ counter });
+    await newer.execute('counter', 'acc', { kind: 'add' });
+    older.setOnline(true);
+    newer.setOnline(true);
+    // The older build cannot replay the command: it lets the lock go, the newer build leads
+    // and replays it on top of the other client's event.
+    await until(() => newer.status().leader, 'the newer build to lead');
+    await until(async () => (await server.store.readAll()).events.length === 2, 'the replayed command');
+    expect((await server.store.readStream('acc')).events.map((e) => e.data)).toEqual([{ n: 1 }, { n: 2 }]);
+    expect(older.status().leader).toBe(false);
   });
 });
 

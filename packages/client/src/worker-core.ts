@@ -35,6 +35,9 @@ export type AnyDecider = Decider<any, any, any>;
 export type AnyProjection = ProjectionDefinition<any, any>;
 
 /** What a worker is built with: the code that cannot cross `postMessage`. */
+/** A tab hands the sync over at most this often (see WorkerCore's #handOver). */
+const HAND_OVER_PAUSE_MS = 60_000;
+
 export interface WorkerSetup {
   /** Deciders by name, for `execute` and for replaying commands after a conflict. */
   deciders?: Readonly<Record<string, AnyDecider>>;
@@ -122,6 +125,11 @@ export class WorkerCore {
   #tabs: TabChannel | undefined;
   #abort = new AbortController();
   #releaseLeader: (() => void) | undefined;
+  /** The lock name this tab syncs under, and the engine run that currently holds it. */
+  #lockName = '';
+  #lease: object | undefined;
+  /** When this tab last handed the sync over (see #handOver). */
+  #handedOverAt = Number.NEGATIVE_INFINITY;
   #options!: InitOptions;
   #token: TokenSource | undefined;
   #closed = false;
@@ -220,6 +228,7 @@ export class WorkerCore {
       current: () => this.#status,
     });
     await this.#refreshPending();
+    this.#lockName = name;
     if (options.sync !== false) this.#elect(name);
     return this.status();
   }
@@ -261,8 +270,33 @@ export class WorkerCore {
       .catch(() => undefined);
   }
 
+  /**
+   * This tab syncs but cannot decide a conflicting command again: another build of the app,
+   * with deciders this one has not, wrote it. If another tab is open, this one queues for the
+   * lock again and then lets it go, so that the tab waiting first leads; if that one has the
+   * decider, the command is replayed. At most once a minute, so that tabs without it do not
+   * pass the lock round and round; the lock comes back here when no other tab wants it.
+   */
+  async #handOver(): Promise<void> {
+    const release = this.#releaseLeader;
+    const locks = (globalThis as { navigator?: { locks?: Locks } }).navigator?.locks;
+    if (!release || !locks || !this.#tabs?.peers || this.#closed || this.#replaced) return;
+    if (Date.now() - this.#handedOverAt < HAND_OVER_PAUSE_MS) return;
+    this.#handedOverAt = Date.now();
+    this.#releaseLeader = undefined;
+    this.#lease = undefined;
+    const engine = this.#engine;
+    this.#engine = undefined;
+    await engine?.stop();
+    this.#setStatus({ leader: false, syncing: false, live: false });
+    this.#elect(this.#lockName);
+    release();
+  }
+
   async #lead(): Promise<void> {
     if (this.#closed || this.#replaced) return;
+    const lease = {};
+    this.#lease = lease;
     const token = this.#token!;
     const transport = this.setup.transport
       ? this.setup.transport(this.#options, token)
@@ -272,8 +306,9 @@ export class WorkerCore {
       limits: this.#limits,
       live: this.#options.live ?? true,
       onStatus: (s) => {
-        // A tab that stepped aside keeps saying why, and leads no more.
-        if (this.#replaced) return;
+        // A tab that stepped aside keeps saying why, and leads no more; nor does one that
+        // handed the lock over.
+        if (this.#replaced || this.#lease !== lease) return;
         this.#setStatus({ ...s, leader: true });
         void this.#refreshPending();
       },
@@ -282,6 +317,8 @@ export class WorkerCore {
         this.#rejected(n);
         this.#tabs?.tellRejected(n);
       },
+      // Not from inside the engine's round: handing over stops the engine, which waits for it.
+      onUndecidable: () => void setTimeout(() => void this.#handOver(), 0),
     });
     this.#engine = engine;
     // An engine starts online; telling it so would kick a round before start() kicks its own.
