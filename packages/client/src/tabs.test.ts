@@ -9,6 +9,11 @@ import { WorkerCore } from './worker-core.ts';
 /** Web Locks for one process: exclusive locks queued per name, as two tabs of one origin see them. */
 class Locks {
   readonly #tails = new Map<string, Promise<void>>();
+  readonly #pending = new Set<{ name: string }>();
+  /** As `navigator.locks.query()`: the requests still waiting. */
+  async query(): Promise<{ pending: Array<{ name: string }> }> {
+    return { pending: [...this.#pending] };
+  }
   async request(name: string, options: { signal?: AbortSignal }, fn: () => Promise<void>): Promise<void> {
     const before = this.#tails.get(name) ?? Promise.resolve();
     let release!: () => void;
@@ -19,11 +24,17 @@ class Locks {
       name,
       before.then(() => mine),
     );
+    const waiting = { name };
+    this.#pending.add(waiting);
+    // An aborted request leaves the queue at once, as with Web Locks.
+    options.signal?.addEventListener('abort', () => this.#pending.delete(waiting), { once: true });
     try {
       await before;
+      this.#pending.delete(waiting);
       if (options.signal?.aborted) throw new DOMException('aborted', 'AbortError');
       await fn();
     } finally {
+      this.#pending.delete(waiting);
       release();
     }
   }
@@ -50,8 +61,8 @@ async function tab(server: FakeServer, dbName: string, faults?: Faults, sync = t
   return core;
 }
 
-const until = async (check: () => boolean | Promise<boolean>, what: string) => {
-  for (let i = 0; i < 500; i++) {
+const until = async (check: () => boolean | Promise<boolean>, what: string, tries = 500) => {
+  for (let i = 0; i < tries; i++) {
     if (await check()) return;
     await new Promise((r) => setTimeout(r, 5));
   }
@@ -161,6 +172,17 @@ describe('tabs of two builds', () => {
     evolve: (s) => s + 1,
     decide: (_c, s) => [{ type: 'Added', data: { n: s + 1 } }],
   };
+  /** A tab of a build with these deciders on database `dbName`, offline. */
+  const twoBuilds = async (server: FakeServer, dbName: string, deciders: Record<string, typeof counter>) => {
+    const core = new WorkerCore({
+      deciders,
+      engine: { backoffBase: 1, backoffCap: 5 },
+      transport: () => server.transport(),
+    });
+    open.push(core);
+    await core.init({ url: 'http://fake', store: 's', dbName, online: false, token: 't' });
+    return core;
+  };
 
   it('a leader without the decider of a conflicting command hands the sync to a tab that has it', async () => {
     const server = new FakeServer();
@@ -168,16 +190,7 @@ describe('tabs of two builds', () => {
     const other = await tab(server, 'tabs-builds-other');
     await other.append('acc', [{ type: 'Added', data: { n: 1 } }]);
     await until(async () => (await server.store.readAll()).events.length === 1, 'the first write');
-    const make = async (deciders: Record<string, typeof counter>) => {
-      const core = new WorkerCore({
-        deciders,
-        engine: { backoffBase: 1, backoffCap: 5 },
-        transport: () => server.transport(),
-      });
-      open.push(core);
-      await core.init({ url: 'http://fake', store: 's', dbName: 'tabs-builds', online: false, token: 't' });
-      return core;
-    };
+    const make = (deciders: Record<string, typeof counter>) => twoBuilds(server, 'tabs-builds', deciders);
     const older = await make({});
     await until(() => older.status().leader, 'the older build to lead');
     const newer = await make({ counter });
@@ -190,7 +203,29 @@ describe('tabs of two builds', () => {
     await until(async () => (await server.store.readAll()).events.length === 2, 'the replayed command');
     expect((await server.store.readStream('acc')).events.map((e) => e.data)).toEqual([{ n: 1 }, { n: 2 }]);
     expect(older.status().leader).toBe(false);
+    // The older build queued again: it leads once the newer one has gone.
+    await newer.close();
+    await until(() => older.status().leader, 'the older build to lead again');
   });
+
+  it('hands over to a tab that opens after the command was found undecidable', async () => {
+    const server = new FakeServer();
+    const other = await tab(server, 'tabs-builds-late-other');
+    await other.append('acc', [{ type: 'Added', data: { n: 1 } }]);
+    await until(async () => (await server.store.readAll()).events.length === 1, 'the first write');
+    const older = await twoBuilds(server, 'tabs-builds-late', {});
+    await until(() => older.status().leader, 'the older build to lead');
+    const first = await twoBuilds(server, 'tabs-builds-late', { counter });
+    await first.execute('counter', 'acc', { kind: 'add' });
+    await first.close();
+    // Alone, the older build meets the conflict and cannot replay it: nobody to hand over to.
+    older.setOnline(true);
+    await until(() => older.status().lastError?.code === 'Definition', 'the command to be held back');
+    const later = await twoBuilds(server, 'tabs-builds-late', { counter });
+    later.setOnline(true);
+    await until(() => later.status().leader, 'the later tab to lead', 1000);
+    await until(async () => (await server.store.readAll()).events.length === 2, 'the replayed command');
+  }, 20_000);
 });
 
 describe('a newer version of the app', () => {

@@ -34,9 +34,11 @@ export type AnyDecider = Decider<any, any, any>;
 // biome-ignore lint/suspicious/noExplicitAny: a list of projections of any state type
 export type AnyProjection = ProjectionDefinition<any, any>;
 
-/** What a worker is built with: the code that cannot cross `postMessage`. */
-/** A tab hands the sync over at most this often (see WorkerCore's #handOver). */
+/** A tab hands the sync over at most this often, and looks for a tab to take it this often (see WorkerCore's #handOver). */
 const HAND_OVER_PAUSE_MS = 60_000;
+const HAND_OVER_CHECK_MS = 2_000;
+
+/** What a worker is built with: the code that cannot cross `postMessage`. */
 
 export interface WorkerSetup {
   /** Deciders by name, for `execute` and for replaying commands after a conflict. */
@@ -97,6 +99,7 @@ type Callback<T> = (value: T) => void;
 
 interface Locks {
   request(name: string, options: { signal?: AbortSignal }, fn: () => Promise<void>): Promise<void>;
+  query?(): Promise<{ pending?: Array<{ name?: string }> }>;
 }
 
 const notice = (r: Rejection): RejectionNotice => {
@@ -128,8 +131,10 @@ export class WorkerCore {
   /** The lock name this tab syncs under, and the engine run that currently holds it. */
   #lockName = '';
   #lease: object | undefined;
-  /** When this tab last handed the sync over (see #handOver). */
+  /** When this tab last handed the sync over, the check for a tab to take it, and a hand-over running (see #handOver). */
   #handedOverAt = Number.NEGATIVE_INFINITY;
+  #handOverCheck: ReturnType<typeof setInterval> | undefined;
+  #handing: Promise<void> | undefined;
   #options!: InitOptions;
   #token: TokenSource | undefined;
   #closed = false;
@@ -248,6 +253,8 @@ export class WorkerCore {
     this.#tabs?.close();
     void this.#log?.close();
     void this.#compactor?.close();
+    this.#stopHandOverCheck();
+    await this.#handing;
     await this.#engine?.stop();
     this.#releaseLeader?.();
     this.#abort.abort();
@@ -272,16 +279,44 @@ export class WorkerCore {
 
   /**
    * This tab syncs but cannot decide a conflicting command again: another build of the app,
-   * with deciders this one has not, wrote it. If another tab is open, this one queues for the
-   * lock again and then lets it go, so that the tab waiting first leads; if that one has the
-   * decider, the command is replayed. At most once a minute, so that tabs without it do not
-   * pass the lock round and round; the lock comes back here when no other tab wants it.
+   * with deciders this one has not, wrote it. While that lasts, it looks every 2 s whether
+   * another tab waits for the lock (Web Locks' `query`) and then queues for it again and lets
+   * it go, so that the tab waiting first leads; if that one has the decider, the command is
+   * replayed. At most once a minute, so that tabs without it do not pass the lock round; the
+   * lock comes back here when no other tab wants it.
    */
+  #cannotDecide(lease: object): void {
+    if (this.#lease !== lease || this.#handOverCheck !== undefined) return;
+    const check = async () => {
+      if (this.#lease !== lease || this.#closed || this.#replaced) return this.#stopHandOverCheck();
+      if (Date.now() - this.#handedOverAt < HAND_OVER_PAUSE_MS || this.#handing) return;
+      if (!(await this.#othersWaiting()) || this.#lease !== lease) return;
+      this.#stopHandOverCheck();
+      this.#handing = this.#handOver().finally(() => {
+        this.#handing = undefined;
+      });
+    };
+    this.#handOverCheck = setInterval(() => void check(), HAND_OVER_CHECK_MS);
+    void check();
+  }
+
+  #stopHandOverCheck(): void {
+    if (this.#handOverCheck !== undefined) clearInterval(this.#handOverCheck);
+    this.#handOverCheck = undefined;
+  }
+
+  /** Whether another tab waits for the lock (without `query`: whether another tab was ever heard). */
+  async #othersWaiting(): Promise<boolean> {
+    const locks = (globalThis as { navigator?: { locks?: Locks } }).navigator?.locks;
+    if (!locks) return false;
+    if (!locks.query) return this.#tabs?.peers ?? false;
+    const state = await locks.query().catch(() => undefined);
+    return state?.pending?.some((l) => l.name === `${this.#lockName}:leader`) ?? false;
+  }
+
   async #handOver(): Promise<void> {
     const release = this.#releaseLeader;
-    const locks = (globalThis as { navigator?: { locks?: Locks } }).navigator?.locks;
-    if (!release || !locks || !this.#tabs?.peers || this.#closed || this.#replaced) return;
-    if (Date.now() - this.#handedOverAt < HAND_OVER_PAUSE_MS) return;
+    if (!release || this.#closed || this.#replaced) return;
     this.#handedOverAt = Date.now();
     this.#releaseLeader = undefined;
     this.#lease = undefined;
@@ -289,6 +324,7 @@ export class WorkerCore {
     this.#engine = undefined;
     await engine?.stop();
     this.#setStatus({ leader: false, syncing: false, live: false });
+    // Queued again before the release: the tab already waiting goes first.
     this.#elect(this.#lockName);
     release();
   }
@@ -318,7 +354,7 @@ export class WorkerCore {
         this.#tabs?.tellRejected(n);
       },
       // Not from inside the engine's round: handing over stops the engine, which waits for it.
-      onUndecidable: () => void setTimeout(() => void this.#handOver(), 0),
+      onUndecidable: () => this.#cannotDecide(lease),
     });
     this.#engine = engine;
     // An engine starts online; telling it so would kick a round before start() kicks its own.
@@ -556,6 +592,8 @@ export class WorkerCore {
     if (this.#closed) return;
     await this.#log?.close();
     this.#closed = true;
+    this.#stopHandOverCheck();
+    await this.#handing;
     await this.#engine?.stop();
     await this.#compactor?.close();
     for (const s of [...this.#subscribers.values()]) await s.close();
