@@ -39,7 +39,6 @@ const HAND_OVER_PAUSE_MS = 60_000;
 const HAND_OVER_CHECK_MS = 2_000;
 
 /** What a worker is built with: the code that cannot cross `postMessage`. */
-
 export interface WorkerSetup {
   /** Deciders by name, for `execute` and for replaying commands after a conflict. */
   deciders?: Readonly<Record<string, AnyDecider>>;
@@ -353,7 +352,8 @@ export class WorkerCore {
         this.#rejected(n);
         this.#tabs?.tellRejected(n);
       },
-      // Not from inside the engine's round: handing over stops the engine, which waits for it.
+      // The hand-over runs apart from the engine's round (after an await): it stops the
+      // engine, which waits for that round to end.
       onUndecidable: () => this.#cannotDecide(lease),
     });
     this.#engine = engine;
