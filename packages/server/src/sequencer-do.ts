@@ -6,7 +6,6 @@ import {
   error,
   scanBudget,
   toWireError,
-  validationError,
 } from '@edgelog/core';
 import { Claims, checkStore, hasExpired, jwtSecret, verifyToken } from './auth.ts';
 import type { ServerEnv } from './env.ts';
@@ -15,7 +14,7 @@ import { answerTaken, type CommitOutcome, type CommitRequest, type IdLocation } 
 import { type LoggedChunk, unpackChunk } from './packed.ts';
 import { ProjectionPoker } from './projection-routes.ts';
 import { eventsMessage, liveMessage, SocketState, scopeOf, subscriptionFor } from './sequencer-sockets.ts';
-import { sendTo } from './socket-message.ts';
+import { filterTooLarge, sendPong, sendTo } from './socket-message.ts';
 import { SocketStates } from './socket-states.ts';
 
 export type { GlobalReadScope } from './global-log.ts';
@@ -267,7 +266,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
           sendTo(ws, {
             type: 'error',
             subscription: sub.id,
-            error: validationError([{ path: 'filter', message: 'subscription filter too large' }]).toWire(),
+            error: filterTooLarge(),
           });
           return;
         }
@@ -279,7 +278,7 @@ export class SequencerDO extends DurableObject<ServerEnv> {
         this.sockets.save(ws, state);
         return;
       case 'ping':
-        sendTo(ws, message.at === undefined ? { type: 'pong' } : { type: 'pong', at: message.at });
+        sendPong(ws, message);
         return;
       default: {
         const never: never = message;

@@ -46,6 +46,15 @@ export function sendTo(ws: WebSocket, message: ServerMessage): void {
   }
 }
 
+/** Answers a `ping`, echoing its `at` when it has one. */
+export function sendPong(ws: WebSocket, message: { at?: number | undefined }): void {
+  sendTo(ws, message.at === undefined ? { type: 'pong' } : { type: 'pong', at: message.at });
+}
+
+/** A subscription whose filter would take the socket's attachment over its size limit. */
+export const filterTooLarge = (): WireError =>
+  validationError([{ path: 'filter', message: 'subscription filter too large' }]).toWire();
+
 /**
  * Ends a socket whose token has expired as a refused `auth` is ended: an Unauthorized error,
  * then close 1008. The client SDK takes either as the end of its live connection and opens a

@@ -1,9 +1,9 @@
-import { type EventEnvelope, error, toWireError, validationError } from '@edgelog/core';
+import { type EventEnvelope, error, toWireError } from '@edgelog/core';
 import { z } from 'zod';
 import { Claims, checkStore, checkStream, hasExpired, jwtSecret, verifyToken } from './auth.ts';
 import type { ServerEnv } from './env.ts';
 import { type LoggedChunk, unpackChunk } from './packed.ts';
-import { sendTo } from './socket-message.ts';
+import { filterTooLarge, sendPong, sendTo } from './socket-message.ts';
 import { SocketStates } from './socket-states.ts';
 
 /** Per-socket state of a stream subscriber, kept in the socket's attachment (survives hibernation). */
@@ -132,7 +132,7 @@ export class StreamSockets {
         this.states.save(ws, socket);
         return;
       case 'ping':
-        sendTo(ws, message.at === undefined ? { type: 'pong' } : { type: 'pong', at: message.at });
+        sendPong(ws, message);
         return;
       default: {
         const never: never = message;
@@ -249,6 +249,3 @@ function fits(ws: WebSocket, state: StreamSocketState): boolean {
     return false;
   }
 }
-
-const filterTooLarge = () =>
-  validationError([{ path: 'filter', message: 'subscription filter too large' }]).toWire();
