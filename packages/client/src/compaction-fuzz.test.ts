@@ -11,6 +11,7 @@ import {
   type StoredEvent,
 } from './db.ts';
 import { loadStream, tailKey } from './local-log.ts';
+import { settleRecord, storedEvent } from './testing/log-records.ts';
 
 let n = 0;
 function rng(seed: number) {
@@ -29,18 +30,7 @@ async function addRecord(db: LogDb, size: number, pending: boolean, versions: Ma
     const stream = streams[lp % 3]!;
     const version = (versions.get(stream) ?? 0) + 1;
     versions.set(stream, version);
-    const e: StoredEvent = {
-      id: `id-${lp}`,
-      stream,
-      type: 'T',
-      schemaVersion: 1,
-      data: { lp },
-      metadata: {},
-      version,
-      lp,
-      recordedAt: '2026-01-01T00:00:00.000Z',
-    };
-    if (!pending) e.position = lp;
+    const e = storedEvent(lp, stream, version, { settled: !pending, id: `id-${lp}` });
     events.push(e);
   }
   const rec: LogRecord = { from: tail + 1, to: tail + size, events, heads: [], li: tail + size };
@@ -54,14 +44,6 @@ async function addRecord(db: LogDb, size: number, pending: boolean, versions: Ma
       } as CommitInfo,
     ];
   await tx.store.add(finalize(rec));
-  await tx.done;
-}
-async function settle(db: LogDb, key: number) {
-  const tx = db.transaction('log', 'readwrite');
-  const rec = decode((await tx.store.get(key))!);
-  delete rec.commits;
-  for (const e of rec.events) e.position = e.lp;
-  await tx.store.put(finalize(rec));
   await tx.done;
 }
 async function snapshot(db: LogDb) {
@@ -125,7 +107,7 @@ async function history(seed: number) {
       await Promise.all([c.compact(), new Compactor(db, 60_000, 1 + Math.floor(r() * 5)).compact()]);
     } else if (x < 0.85) {
       const pend = await pendingKeys();
-      if (pend.length > 0) await settle(db, pend[Math.floor(r() * pend.length)]!);
+      if (pend.length > 0) await settleRecord(db, pend[Math.floor(r() * pend.length)]!);
     } else {
       const before = await snapshot(db);
       await c.compact();

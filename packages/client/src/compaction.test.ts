@@ -21,6 +21,7 @@ import {
   tailKey,
 } from './local-log.ts';
 import { FakeServer } from './testing/fake-server.ts';
+import { lpId, settleRecord, storedEvent } from './testing/log-records.ts';
 import { WorkerCore } from './worker-core.ts';
 
 let n = 0;
@@ -32,7 +33,6 @@ afterEach(async () => {
 });
 
 const streams = ['a', 'b', 'c'];
-const uuid = (lp: number) => `00000000-0000-4000-8000-${lp.toString(16).padStart(12, '0')}`;
 
 /** A log written by hand: records of `[from, to]` local positions, events spread over three streams. */
 async function handLog(
@@ -49,18 +49,7 @@ async function handLog(
       const stream = streamOf(lp);
       const version = (versions.get(stream) ?? 0) + 1;
       versions.set(stream, version);
-      const event: StoredEvent = {
-        id: uuid(lp),
-        stream,
-        type: 'Noted',
-        schemaVersion: 1,
-        data: { lp },
-        metadata: {},
-        version,
-        lp,
-        recordedAt: '2026-01-01T00:00:00.000Z',
-      };
-      if (state === 'settled') event.position = lp;
+      const event = storedEvent(lp, stream, version, { settled: state === 'settled' });
       events.push(event);
     }
     const rec: LogRecord = { from, to, events, heads: [], li: to };
@@ -150,26 +139,10 @@ describe('the compactor', () => {
     const tabB = new LocalLog(db, defaultClientLimits, () => undefined);
     const fresh = () => ({ id: randomId(), type: 'Noted', data: {} });
     await tabB.append('s', [fresh()], { freshIds: true });
+    await settleRecord(db, 1);
     const tx = db.transaction('log', 'readwrite');
-    const rec = decode((await tx.store.get(1))!);
-    delete rec.commits;
-    rec.events[0]!.position = 1;
-    await tx.store.put(finalize(rec));
-    for (let lp = 2; lp <= 121; lp++) {
-      const e: StoredEvent = {
-        id: randomId(),
-        stream: 's',
-        type: 'Noted',
-        schemaVersion: 1,
-        data: {},
-        metadata: {},
-        version: lp,
-        lp,
-        position: lp,
-        recordedAt: '2026-01-01T00:00:00.000Z',
-      };
-      await tx.store.add(finalize({ from: lp, to: lp, events: [e], heads: [] }));
-    }
+    for (let lp = 2; lp <= 121; lp++)
+      await tx.store.add(finalize({ from: lp, to: lp, events: [storedEvent(lp, 's', lp)], heads: [] }));
     await tx.done;
     expect(await new Compactor(db, 60_000).compact()).toBe(120);
     expect(await records(db)).toEqual([[1, 121, 'settled']]);
@@ -194,21 +167,8 @@ describe('the compactor', () => {
     // positions, then a rest that waits.
     const more = 2 * COMPACT_EVENTS + COMPACT_SMALL / 2;
     const add = db.transaction('log', 'readwrite');
-    for (const [from, to] of singles(201, 200 + more)) {
-      const e: StoredEvent = {
-        id: uuid(from),
-        stream: 'd',
-        type: 'Noted',
-        schemaVersion: 1,
-        data: {},
-        metadata: {},
-        version: from - 200,
-        lp: from,
-        position: from,
-        recordedAt: '2026-01-01T00:00:00.000Z',
-      };
-      await add.store.add(finalize({ from, to, events: [e], heads: [] }));
-    }
+    for (const [from, to] of singles(201, 200 + more))
+      await add.store.add(finalize({ from, to, events: [storedEvent(from, 'd', from - 200)], heads: [] }));
     await add.done;
     const before = await view(db);
     // The pass resumes after what the last one looked at behind the pending record (key 200).
@@ -226,12 +186,7 @@ describe('the compactor', () => {
     expect(lowers[0]).toBe(200);
     expect(await view(db)).toEqual(before);
     // The pending record settles (what a pull does): the runs on both sides of it merge.
-    const tx = db.transaction('log', 'readwrite');
-    const rec = decode((await tx.store.get(10))!);
-    delete rec.commits;
-    for (const e of rec.events) e.position = e.lp;
-    await tx.store.put(finalize(rec));
-    await tx.done;
+    await settleRecord(db, 10);
     expect(await compactor.compact()).toBe(10);
     expect(await records(db)).toEqual([
       [1, 20, 'settled'],
@@ -268,7 +223,7 @@ describe('compaction in a client', () => {
     const a = await make();
     // B pulls one event at a time, as a client online while others write receives them live.
     const b = await make(1);
-    const given = Array.from({ length: 300 }, (_, i) => uuid(i + 1));
+    const given = Array.from({ length: 300 }, (_, i) => lpId(i + 1));
     const first: LocalAppendResult[] = [];
     for (let i = 0; i < 300; i++) {
       const r = await a.append(`acc-${i % 2}`, [{ id: given[i]!, type: 'Noted', data: { i } }]);

@@ -17,6 +17,7 @@ import {
 import { LocalEventStore } from './local-event-store.ts';
 import { ProjectionRunner } from './projections.ts';
 import { SyncStore } from './sync-store.ts';
+import { storedEvent } from './testing/log-records.ts';
 import { WorkerCore } from './worker-core.ts';
 
 /** The stores beside `log` that old databases had: snapshots came at version 5. */
@@ -451,21 +452,8 @@ describe('the version 9 rung: a multiEntry from index', () => {
       },
     });
     const tx = old.transaction('log', 'readwrite');
-    for (let lp = 1; lp <= 150; lp++) {
-      const e: StoredEvent = {
-        id: crypto.randomUUID(),
-        stream: 's',
-        type: 'T',
-        schemaVersion: 1,
-        data: {},
-        metadata: {},
-        version: lp,
-        lp,
-        position: lp,
-        recordedAt: '2026-01-01T00:00:00.000Z',
-      };
-      await tx.store.add(finalize({ from: lp, to: lp, heads: [], events: [e] }));
-    }
+    for (let lp = 1; lp <= 150; lp++)
+      await tx.store.add(finalize({ from: lp, to: lp, heads: [], events: [storedEvent(lp, 's', lp)] }));
     await tx.done;
     old.close();
 
