@@ -15,6 +15,7 @@ import { Compactor } from './compaction.ts';
 import { type Durability, openLogDb, type Rejection } from './db.ts';
 import { type LocalEnvelope, toEnvelope } from './envelope.ts';
 import { ClientError, toPlainError } from './errors.ts';
+import { Leadership, type Lease } from './leadership.ts';
 import { defaultClientLimits } from './local-event-store.ts';
 import { type LocalAppendOptions, type LocalAppendResult, LocalLog, type ReadOptions } from './local-log.ts';
 import { LocalSubscription } from './local-subscription.ts';
@@ -33,10 +34,6 @@ import { HttpTransport, type TokenSource, type Transport } from './transport.ts'
 export type AnyDecider = Decider<any, any, any>;
 // biome-ignore lint/suspicious/noExplicitAny: a list of projections of any state type
 export type AnyProjection = ProjectionDefinition<any, any>;
-
-/** A tab hands the sync over at most this often, and looks for a tab to take it this often (see WorkerCore's #handOver). */
-const HAND_OVER_PAUSE_MS = 60_000;
-const HAND_OVER_CHECK_MS = 2_000;
 
 /** What a worker is built with: the code that cannot cross `postMessage`. */
 export interface WorkerSetup {
@@ -96,11 +93,6 @@ export interface ExecuteResult extends LocalAppendResult {
 
 type Callback<T> = (value: T) => void;
 
-interface Locks {
-  request(name: string, options: { signal?: AbortSignal }, fn: () => Promise<void>): Promise<void>;
-  query?(): Promise<{ pending?: Array<{ name?: string }> }>;
-}
-
 const notice = (r: Rejection): RejectionNotice => {
   const n: RejectionNotice = {
     commitId: r.commitId,
@@ -126,14 +118,7 @@ export class WorkerCore {
   #status: ClientStatus = initialStatus(true);
   #tabs: TabChannel | undefined;
   #abort = new AbortController();
-  #releaseLeader: (() => void) | undefined;
-  /** The lock name this tab syncs under, and the engine run that currently holds it. */
-  #lockName = '';
-  #lease: object | undefined;
-  /** When this tab last handed the sync over, the check for a tab to take it, and a hand-over running (see #handOver). */
-  #handedOverAt = Number.NEGATIVE_INFINITY;
-  #handOverCheck: ReturnType<typeof setInterval> | undefined;
-  #handing: Promise<void> | undefined;
+  #leadership: Leadership | undefined;
   #options!: InitOptions;
   #token: TokenSource | undefined;
   #closed = false;
@@ -232,8 +217,20 @@ export class WorkerCore {
       current: () => this.#status,
     });
     await this.#refreshPending();
-    this.#lockName = name;
-    if (options.sync !== false) this.#elect(name);
+    if (options.sync !== false) {
+      this.#leadership = new Leadership(name, this.#abort.signal, {
+        done: () => this.#closed || this.#replaced !== undefined,
+        lead: (lease) => void this.#lead(lease),
+        stopLeading: async () => {
+          const engine = this.#engine;
+          this.#engine = undefined;
+          await engine?.stop();
+          this.#setStatus({ leader: false, syncing: false, live: false });
+        },
+        peers: () => this.#tabs?.peers ?? false,
+      });
+      this.#leadership.elect();
+    }
     return this.status();
   }
 
@@ -252,86 +249,15 @@ export class WorkerCore {
     this.#tabs?.close();
     void this.#log?.close();
     void this.#compactor?.close();
-    this.#stopHandOverCheck();
-    await this.#handing;
+    await this.#leadership?.quiet();
     await this.#engine?.stop();
-    this.#releaseLeader?.();
+    this.#leadership?.release();
     this.#abort.abort();
   }
 
-  #elect(name: string): void {
-    const locks = (globalThis as { navigator?: { locks?: Locks } }).navigator?.locks;
-    if (!locks) {
-      void this.#lead();
-      return;
-    }
-    locks
-      .request(`${name}:leader`, { signal: this.#abort.signal }, async () => {
-        if (this.#closed || this.#replaced) return;
-        await new Promise<void>((resolve) => {
-          this.#releaseLeader = resolve;
-          void this.#lead();
-        });
-      })
-      .catch(() => undefined);
-  }
-
-  /**
-   * This tab syncs but cannot decide a conflicting command again: another build of the app,
-   * with deciders this one has not, wrote it. While that lasts, it looks every 2 s whether
-   * another tab waits for the lock (Web Locks' `query`) and then queues for it again and lets
-   * it go, so that the tab waiting first leads; if that one has the decider, the command is
-   * replayed. At most once a minute, so that tabs without it do not pass the lock round; the
-   * lock comes back here when no other tab wants it.
-   */
-  #cannotDecide(lease: object): void {
-    if (this.#lease !== lease || this.#handOverCheck !== undefined) return;
-    const check = async () => {
-      if (this.#lease !== lease || this.#closed || this.#replaced) return this.#stopHandOverCheck();
-      if (Date.now() - this.#handedOverAt < HAND_OVER_PAUSE_MS || this.#handing) return;
-      if (!(await this.#othersWaiting()) || this.#lease !== lease) return;
-      this.#stopHandOverCheck();
-      this.#handing = this.#handOver().finally(() => {
-        this.#handing = undefined;
-      });
-    };
-    this.#handOverCheck = setInterval(() => void check(), HAND_OVER_CHECK_MS);
-    void check();
-  }
-
-  #stopHandOverCheck(): void {
-    if (this.#handOverCheck !== undefined) clearInterval(this.#handOverCheck);
-    this.#handOverCheck = undefined;
-  }
-
-  /** Whether another tab waits for the lock (without `query`: whether another tab was ever heard). */
-  async #othersWaiting(): Promise<boolean> {
-    const locks = (globalThis as { navigator?: { locks?: Locks } }).navigator?.locks;
-    if (!locks) return false;
-    if (!locks.query) return this.#tabs?.peers ?? false;
-    const state = await locks.query().catch(() => undefined);
-    return state?.pending?.some((l) => l.name === `${this.#lockName}:leader`) ?? false;
-  }
-
-  async #handOver(): Promise<void> {
-    const release = this.#releaseLeader;
-    if (!release || this.#closed || this.#replaced) return;
-    this.#handedOverAt = Date.now();
-    this.#releaseLeader = undefined;
-    this.#lease = undefined;
-    const engine = this.#engine;
-    this.#engine = undefined;
-    await engine?.stop();
-    this.#setStatus({ leader: false, syncing: false, live: false });
-    // Queued again before the release: the tab already waiting goes first.
-    this.#elect(this.#lockName);
-    release();
-  }
-
-  async #lead(): Promise<void> {
+  /** Syncs while `lease` holds the lock (see Leadership). */
+  async #lead(lease: Lease): Promise<void> {
     if (this.#closed || this.#replaced) return;
-    const lease = {};
-    this.#lease = lease;
     const token = this.#token!;
     const transport = this.setup.transport
       ? this.setup.transport(this.#options, token)
@@ -343,7 +269,7 @@ export class WorkerCore {
       onStatus: (s) => {
         // A tab that stepped aside keeps saying why, and leads no more; nor does one that
         // handed the lock over.
-        if (this.#replaced || this.#lease !== lease) return;
+        if (this.#replaced || !this.#leadership?.holds(lease)) return;
         this.#setStatus({ ...s, leader: true });
         void this.#refreshPending();
       },
@@ -354,7 +280,7 @@ export class WorkerCore {
       },
       // The hand-over runs apart from the engine's round (after an await): it stops the
       // engine, which waits for that round to end.
-      onUndecidable: () => this.#cannotDecide(lease),
+      onUndecidable: () => this.#leadership?.cannotDecide(lease),
     });
     this.#engine = engine;
     // An engine starts online; telling it so would kick a round before start() kicks its own.
@@ -592,12 +518,11 @@ export class WorkerCore {
     if (this.#closed) return;
     await this.#log?.close();
     this.#closed = true;
-    this.#stopHandOverCheck();
-    await this.#handing;
+    await this.#leadership?.quiet();
     await this.#engine?.stop();
     await this.#compactor?.close();
     for (const s of [...this.#subscribers.values()]) await s.close();
-    this.#releaseLeader?.();
+    this.#leadership?.release();
     this.#abort.abort();
     this.#tabs?.close();
     await this.#views?.idle();
