@@ -487,6 +487,28 @@ export function openLogDb(name: string, onBlocking?: () => void): Promise<LogDb>
 }
 
 /** Runs `fn` in `tx`; a throw aborts the transaction (IndexedDB would commit the requests made so far). */
+/**
+ * Resolves when `tx` commits; rejects with the first failed request's error (the transaction
+ * aborts after it) or the transaction's own: idb's `done`, without its wrappers.
+ */
+export function committed(tx: IDBTransaction): Promise<void> {
+  return new Promise((resolve, reject) => {
+    tx.oncomplete = () => resolve();
+    tx.onerror = (e) => reject((e.target as IDBRequest | null)?.error ?? tx.error ?? abortError());
+    tx.onabort = () => reject(tx.error ?? abortError());
+  });
+}
+
+/** A plain request's result as a promise (idb's wrapper, without its proxy). */
+export function requested<T>(request: IDBRequest<T>): Promise<T> {
+  return new Promise((resolve, reject) => {
+    request.onsuccess = () => resolve(request.result);
+    request.onerror = () => reject(request.error);
+  });
+}
+
+const abortError = () => new DOMException('the transaction was aborted', 'AbortError');
+
 export async function abortOnThrow<T>(tx: { abort(): void }, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();
