@@ -6,7 +6,7 @@ import type {
   ReadAllOptions,
   SubscribeOptions,
 } from '@edgelog/core';
-import { proxy, type Remote, releaseProxy, transfer, wrap } from 'comlink';
+import { proxy, type Remote, releaseProxy, wrap } from 'comlink';
 import type { LocalEnvelope } from './envelope.ts';
 import { ClientError, fromPlainError, validationError } from './errors.ts';
 import type { LocalAppendResult, ReadOptions } from './local-log.ts';
@@ -165,30 +165,29 @@ export function createClient<
       }),
     );
   });
-  // Appends travel on their own port (see `appendLane` in worker.ts), answered by id.
-  const lane = new MessageChannel();
+  // Appends share the worker's channel with comlink, as `[id, text]` arrays that comlink
+  // ignores (see `appendLane` in worker.ts), answered by id.
   let laneId = 0;
   const laneWaiting = new Map<
     number,
     { resolve: (r: AppendResults) => void; reject: (e: unknown) => void }
   >();
-  lane.port1.onmessage = (m: MessageEvent<[number, AppendResults | undefined, unknown?]>) => {
-    const [id, results, error] = m.data;
+  worker.addEventListener('message', (m: MessageEvent<unknown>) => {
+    if (!Array.isArray(m.data)) return;
+    const [id, results, error] = m.data as [number, AppendResults | undefined, unknown?];
     const waiting = laneWaiting.get(id);
     laneWaiting.delete(id);
     if (results) waiting?.resolve(results);
     else waiting?.reject(error);
-  };
-  const laneReady = ready.then(() => api.appendLane(transfer(lane.port2, [lane.port2])));
-  laneReady.catch(() => undefined);
+  });
   /** Lane messages not yet answered: `close()` waits for them. */
   const inflight = new Set<Promise<unknown>>();
   const appendMany = async (text: string) => {
-    await laneReady;
+    await ready;
     const id = ++laneId;
     const answer = new Promise<AppendResults>((resolve, reject) => {
       laneWaiting.set(id, { resolve, reject });
-      lane.port1.postMessage([id, text]);
+      worker.postMessage([id, text]);
     });
     const settled = answer.catch(() => undefined);
     inflight.add(settled);
@@ -299,8 +298,8 @@ export function createClient<
     async close() {
       if (closed) return;
       await ready.catch(() => undefined);
-      // Appends issued before close() (and while it waits) go out and are answered first; the
-      // worker's close answers on comlink's port, which would not wait for the lane's answers.
+      // Appends issued before close() (and while it waits) go out and are answered first: the
+      // worker is terminated once its close answers, and an answer still on its way is lost.
       await Promise.resolve();
       while (queued.length > 0 || inflight.size > 0) {
         if (queued.length > 0) await flushAppends();
@@ -315,7 +314,6 @@ export function createClient<
       try {
         await call(api.close());
       } finally {
-        lane.port1.close();
         for (const w of laneWaiting.values()) w.reject(new ClientError('Closed', 'the client is closed'));
         laneWaiting.clear();
         api[releaseProxy]();

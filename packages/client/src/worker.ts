@@ -51,19 +51,25 @@ export function workerApi(core: WorkerCore) {
      */
     appendMany: (text: string) => appendMany(core, text),
     /**
-     * The appends' own lane: `[id, text]` messages on `port` answered `[id, results]` (or
+     * The appends' lane: `[id, text]` arrays on `endpoint` (the worker's own channel, beside
+     * comlink's messages, which are objects), answered `[id, results]` (or
      * `[id, undefined, error]`), as `appendMany`. The commonest call skips comlink's proxies,
-     * which cost an awaited single append about a third of a millisecond more.
+     * which cost an awaited single append about a third of a millisecond more; and the
+     * worker's own channel wakes the other thread sooner than a MessagePort (about 0.1 ms a
+     * round trip in Chromium).
      */
-    appendLane: (port: MessagePort) => {
-      port.onmessage = async (m: MessageEvent<[number, string]>) => {
-        const [id, text] = m.data;
-        try {
-          port.postMessage([id, await appendMany(core, text, true)]);
-        } catch (e) {
-          port.postMessage([id, undefined, toPlainError(e)]);
-        }
-      };
+    appendLane: (endpoint: Endpoint) => {
+      endpoint.addEventListener('message', (m) => {
+        const data = (m as MessageEvent<unknown>).data;
+        // comlink's messages are objects; its listener likewise ignores arrays.
+        if (!Array.isArray(data)) return;
+        const [id, text] = data as [number, string];
+        appendMany(core, text, true).then(
+          (results) => endpoint.postMessage([id, results]),
+          (e: unknown) => endpoint.postMessage([id, undefined, toPlainError(e)]),
+        );
+      });
+      endpoint.start?.();
     },
     execute: (...a: Parameters<WorkerCore['execute']>) => plainErrors(() => core.execute(...a)),
     // Reads cross as one JSON text: structured clone copies an envelope property by property
@@ -108,6 +114,7 @@ export function startWorker(
 ): WorkerApi {
   const api = workerApi(new WorkerCore(setup));
   expose(api, endpoint);
+  api.appendLane(endpoint);
   return api;
 }
 
