@@ -14,13 +14,16 @@ import { chromiumArgs, chromiumPath } from '../support/chromium.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 
-/** @param {{ page: string, worker: string, port: number, name: string, plugins?: import('esbuild').Plugin[] }} o */
-export async function openBenchPage({ page: pageEntry, worker, port, name, plugins = [] }) {
+/**
+ * `entries`: more scripts to build beside `page` and `worker` (name → source), served as `<name>.js`.
+ * @param {{ page: string, worker: string, port: number, name: string, plugins?: import('esbuild').Plugin[], entries?: Record<string, string> }} o
+ */
+export async function openBenchPage({ page: pageEntry, worker, port, name, plugins = [], entries = {} }) {
   const dir = await mkdtemp(join(tmpdir(), `edgelog-${name}-`));
   await build({
     plugins,
     nodePaths: [join(here, '../../node_modules')],
-    entryPoints: { page: pageEntry, worker },
+    entryPoints: { ...entries, page: pageEntry, worker },
     outdir: dir,
     bundle: true,
     minify: true,

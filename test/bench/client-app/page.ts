@@ -119,6 +119,24 @@ const bench = {
     await c.close();
     return ms;
   },
+  /** `rawSequential`'s writes made by a dedicated worker (raw-worker.ts): the hop, no SDK code. */
+  async hopSequential(n: number, warm = 0) {
+    const w = new Worker(new URL('./raw-worker.js', location.href), { type: 'module' });
+    const send = (message: unknown) =>
+      new Promise((resolve) => {
+        w.onmessage = resolve;
+        w.postMessage(message);
+      });
+    await send({ open: `hop-${Date.now()}-${++dbs}` });
+    const write = async (stream: string) => {
+      for (let i = 0; i < n; i++)
+        await send({ put: { stream, version: i + 1, id: crypto.randomUUID(), ...event(i) } });
+    };
+    for (let x = 0; x < warm; x++) await write(`w${x}`);
+    const ms = await time(() => write('s'));
+    w.terminate();
+    return ms;
+  },
   /** Writes a `total`-event stream in batches of `batch`, then times its load. */
   async rawLoad(total: number) {
     const db = await rawDb();
