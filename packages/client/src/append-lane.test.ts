@@ -1,11 +1,12 @@
 import 'fake-indexeddb/auto';
 import { randomId } from '@edgelog/core';
 import { afterEach, describe, expect, it } from 'vitest';
+import { LANE } from './lane.ts';
 import { workerApi } from './worker.ts';
 import { WorkerCore } from './worker-core.ts';
 
-// The page sends appends as `[id, text]` on a port of their own (client.ts); these are the
-// worker's answers, through a real MessageChannel.
+// The page sends appends as `[LANE, id, text]` beside comlink's messages on the worker's
+// channel (client.ts); these are the worker's answers, through a real MessageChannel.
 const open: Array<{ close(): Promise<unknown>; port: MessagePort }> = [];
 afterEach(async () => {
   for (const o of open.splice(0)) {
@@ -15,8 +16,8 @@ afterEach(async () => {
 });
 
 let n = 0;
-async function lane() {
-  const api = workerApi(new WorkerCore({}));
+async function lane(setup: ConstructorParameters<typeof WorkerCore>[0] = {}) {
+  const api = workerApi(new WorkerCore(setup));
   await api.init({ url: 'http://unused', store: 's', dbName: `lane-${++n}`, sync: false });
   const channel = new MessageChannel();
   api.appendLane(channel.port2);
@@ -26,11 +27,11 @@ async function lane() {
     new Promise<unknown[]>((resolve) => {
       const mine = ++id;
       channel.port1.onmessage = (m: MessageEvent<unknown[]>) => {
-        if (m.data[0] === mine) resolve(m.data);
+        if (m.data[0] === LANE && m.data[1] === mine) resolve(m.data.slice(1));
       };
-      channel.port1.postMessage([mine, text]);
+      channel.port1.postMessage([LANE, mine, text]);
     });
-  return { api, send };
+  return { api, send, port: channel.port1 };
 }
 
 const event = (data: unknown, id?: string) => ({ type: 'Added', data, ...(id ? { id } : {}) });
@@ -99,6 +100,40 @@ describe('the append lane', () => {
     // `freshIds` would skip the id lookup and store the event twice.
     const [, again] = await send(JSON.stringify([['a', [event(1, id)], { freshIds: true }]]));
     expect(again).toMatchObject([{ ok: { version: 1, commitId: '' } }]);
+    expect(JSON.parse((await api.readStream('a')).events)).toHaveLength(1);
+  });
+  it('leaves arrays without its tag alone: the app may post its own on the worker', async () => {
+    const { api, send, port } = await lane();
+    const heard: unknown[] = [];
+    port.addEventListener('message', (m) => heard.push(m.data));
+    port.postMessage([1, JSON.stringify([['a', [event(1)], {}]])]);
+    const [, results] = await send(JSON.stringify([['a', [event(2)], {}]]));
+    expect(results).toMatchObject([{ ok: { version: 1 } }]);
+    expect(JSON.parse((await api.readStream('a')).events)).toMatchObject([{ data: 2 }]);
+    expect(heard).toHaveLength(1);
+  });
+
+  it('answers every append when an error cannot be copied: the error without its details', async () => {
+    // An app's validator may throw an error with anything in its details.
+    const registry = {
+      validate(e: { data: unknown }) {
+        if (e.data === 'bad')
+          throw Object.assign(new Error('no'), { code: 'Validation', details: { f() {} } });
+        return { data: e.data, schemaVersion: 1 };
+      },
+      upcast: <T>(e: T) => e,
+    };
+    const { api, send } = await lane({ registry } as never);
+    const [, results] = await send(
+      JSON.stringify([
+        ['a', [event(1)], {}],
+        ['a', [event('bad')], {}],
+      ]),
+    );
+    expect(results).toEqual([
+      { ok: expect.objectContaining({ version: 1 }) },
+      { error: { code: 'Validation', message: 'no' } },
+    ]);
     expect(JSON.parse((await api.readStream('a')).events)).toHaveLength(1);
   });
 });

@@ -9,6 +9,7 @@ import type {
 import { proxy, type Remote, releaseProxy, wrap } from 'comlink';
 import type { LocalEnvelope } from './envelope.ts';
 import { ClientError, fromPlainError, validationError } from './errors.ts';
+import { isLane, LANE } from './lane.ts';
 import type { LocalAppendResult, ReadOptions } from './local-log.ts';
 import { type ClientStatus, initialStatus, type RejectionNotice, type Withdrawal } from './status.ts';
 import type { WorkerApi } from './worker.ts';
@@ -165,16 +166,16 @@ export function createClient<
       }),
     );
   });
-  // Appends share the worker's channel with comlink, as `[id, text]` arrays that comlink
-  // ignores (see `appendLane` in worker.ts), answered by id.
+  // Appends share the worker's channel with comlink, as tagged arrays that comlink ignores
+  // (lane.ts, and `appendLane` in worker.ts), answered by id.
   let laneId = 0;
   const laneWaiting = new Map<
     number,
     { resolve: (r: AppendResults) => void; reject: (e: unknown) => void }
   >();
   worker.addEventListener('message', (m: MessageEvent<unknown>) => {
-    if (!Array.isArray(m.data)) return;
-    const [id, results, error] = m.data as [number, AppendResults | undefined, unknown?];
+    if (!isLane(m.data)) return;
+    const [, id, results, error] = m.data as [typeof LANE, number, AppendResults | undefined, unknown?];
     const waiting = laneWaiting.get(id);
     laneWaiting.delete(id);
     if (results) waiting?.resolve(results);
@@ -187,7 +188,7 @@ export function createClient<
     const id = ++laneId;
     const answer = new Promise<AppendResults>((resolve, reject) => {
       laneWaiting.set(id, { resolve, reject });
-      worker.postMessage([id, text]);
+      worker.postMessage([LANE, id, text]);
     });
     const settled = answer.catch(() => undefined);
     inflight.add(settled);

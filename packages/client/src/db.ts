@@ -486,7 +486,6 @@ export function openLogDb(name: string, onBlocking?: () => void): Promise<LogDb>
   });
 }
 
-/** Runs `fn` in `tx`; a throw aborts the transaction (IndexedDB would commit the requests made so far). */
 /**
  * Resolves when `tx` commits; rejects with the first failed request's error (the transaction
  * aborts after it) or the transaction's own: idb's `done`, without its wrappers.
@@ -509,6 +508,7 @@ export function requested<T>(request: IDBRequest<T>): Promise<T> {
 
 const abortError = () => new DOMException('the transaction was aborted', 'AbortError');
 
+/** Runs `fn` in `tx`; a throw aborts the transaction (IndexedDB would commit the requests made so far). */
 export async function abortOnThrow<T>(tx: { abort(): void }, fn: () => Promise<T>): Promise<T> {
   try {
     return await fn();

@@ -338,7 +338,7 @@ export class LocalLog {
     const tx = (): Tx => {
       if (wrapped) return wrapped;
       wrapped = wrap(raw) as unknown as Tx;
-      // Its `done` rejects with ours; `done` above is the one awaited.
+      // Its `done` fails when ours does; `done` above is the one awaited.
       wrapped.done.catch(() => undefined);
       return wrapped;
     };

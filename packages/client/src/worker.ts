@@ -1,6 +1,7 @@
 import type { ExpectedVersion } from '@edgelog/core';
 import { type Endpoint, expose } from 'comlink';
 import { toPlainError } from './errors.ts';
+import { isLane, LANE } from './lane.ts';
 import type { RejectionNotice } from './status.ts';
 import {
   type AppendInput,
@@ -51,22 +52,35 @@ export function workerApi(core: WorkerCore) {
      */
     appendMany: (text: string) => appendMany(core, text),
     /**
-     * The appends' lane: `[id, text]` arrays on `endpoint` (the worker's own channel, beside
-     * comlink's messages, which are objects), answered `[id, results]` (or
-     * `[id, undefined, error]`), as `appendMany`. The commonest call skips comlink's proxies,
-     * which cost an awaited single append about a third of a millisecond more; and the
-     * worker's own channel wakes the other thread sooner than a MessagePort (about 0.1 ms a
-     * round trip in Chromium).
+     * The appends' lane (lane.ts): `[LANE, id, text]` arrays on `endpoint`, the worker's own
+     * channel beside comlink's messages, answered `[LANE, id, results]` (or
+     * `[LANE, id, undefined, error]`), as `appendMany`. The commonest call skips comlink's
+     * proxies, which cost an awaited single append about a third of a millisecond more; and
+     * the worker's own channel wakes the other thread sooner than a MessagePort (about 0.1 ms
+     * a round trip in Chromium). `startWorker` installs it: a worker that exposes `workerApi`
+     * itself must call it too, or the page's appends go unanswered.
      */
     appendLane: (endpoint: Endpoint) => {
       endpoint.addEventListener('message', (m) => {
         const data = (m as MessageEvent<unknown>).data;
-        // comlink's messages are objects; its listener likewise ignores arrays.
-        if (!Array.isArray(data)) return;
-        const [id, text] = data as [number, string];
+        if (!isLane(data)) return;
+        const [, id, text] = data as [typeof LANE, number, string];
+        const answer = (reply: unknown[]) => endpoint.postMessage([LANE, id, ...reply]);
         appendMany(core, text, true).then(
-          (results) => endpoint.postMessage([id, results]),
-          (e: unknown) => endpoint.postMessage([id, undefined, toPlainError(e)]),
+          (results) => {
+            try {
+              answer([results]);
+            } catch {
+              // An error whose details cannot be copied (an app's validator may add any):
+              // each append is still answered, the errors without their details.
+              answer([
+                results.map((r) =>
+                  'error' in r ? { error: { code: r.error.code, message: r.error.message } } : r,
+                ),
+              ]);
+            }
+          },
+          (e: unknown) => answer([undefined, toPlainError(e)]),
         );
       });
       endpoint.start?.();
