@@ -151,6 +151,8 @@ export function createClient<
   if (options.live !== undefined) init.live = options.live;
   if (options.sync !== undefined) init.sync = options.sync;
   if (options.durability !== undefined) init.durability = options.durability;
+  /** Whether the worker listens on the appends' lane (asked once it is ready). */
+  let lane = false;
   const ready = call(
     api.init(init as never, getToken ? proxy(async (refresh: boolean) => getToken(refresh)) : undefined),
   ).then(async () => {
@@ -164,6 +166,12 @@ export function createClient<
       proxy((r: RejectionNotice) => {
         for (const l of rejectionListeners) l(r);
       }),
+    );
+    // A worker that does not listen on the lane (one exposing `workerApi` by itself, or an
+    // older script) is sent its appends through comlink, rather than never answering them.
+    lane = await api.lane().then(
+      (on) => on === true,
+      () => false,
     );
   });
   // Appends share the worker's channel with comlink, as tagged arrays that comlink ignores
@@ -186,10 +194,12 @@ export function createClient<
   const appendMany = async (text: string) => {
     await ready;
     const id = ++laneId;
-    const answer = new Promise<AppendResults>((resolve, reject) => {
-      laneWaiting.set(id, { resolve, reject });
-      worker.postMessage([LANE, id, text]);
-    });
+    const answer = lane
+      ? new Promise<AppendResults>((resolve, reject) => {
+          laneWaiting.set(id, { resolve, reject });
+          worker.postMessage([LANE, id, text]);
+        })
+      : api.appendMany(text);
     const settled = answer.catch(() => undefined);
     inflight.add(settled);
     void settled.then(() => inflight.delete(settled));

@@ -36,6 +36,7 @@ async function appendMany(core: WorkerCore, text: string, canonical = false) {
 
 /** The API a worker exposes to the page; every error crosses as plain `{ code, message, details }`. */
 export function workerApi(core: WorkerCore) {
+  let laneOn = false;
   return {
     init: (options: InitOptions, getToken?: Remote<(refresh: boolean) => string>) =>
       plainErrors(() =>
@@ -57,10 +58,11 @@ export function workerApi(core: WorkerCore) {
      * `[LANE, id, undefined, error]`), as `appendMany`. The commonest call skips comlink's
      * proxies, which cost an awaited single append about a third of a millisecond more; and
      * the worker's own channel wakes the other thread sooner than a MessagePort (about 0.1 ms
-     * a round trip in Chromium). `startWorker` installs it: a worker that exposes `workerApi`
-     * itself must call it too, or the page's appends go unanswered.
+     * a round trip in Chromium). `startWorker` installs it; a worker that exposes `workerApi`
+     * itself and does not is sent its appends through comlink (see `lane`).
      */
     appendLane: (endpoint: Endpoint) => {
+      laneOn = true;
       endpoint.addEventListener('message', (m) => {
         const data = (m as MessageEvent<unknown>).data;
         if (!isLane(data)) return;
@@ -85,6 +87,8 @@ export function workerApi(core: WorkerCore) {
       });
       endpoint.start?.();
     },
+    /** Whether `appendLane` listens: the page asks once, and sends appends through comlink if not. */
+    lane: () => laneOn,
     execute: (...a: Parameters<WorkerCore['execute']>) => plainErrors(() => core.execute(...a)),
     // Reads cross as one JSON text: structured clone copies an envelope property by property
     // on both sides, a string is one copy (events are JSON data; the page parses them).
