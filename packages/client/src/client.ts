@@ -156,23 +156,28 @@ export function createClient<
   const ready = call(
     api.init(init as never, getToken ? proxy(async (refresh: boolean) => getToken(refresh)) : undefined),
   ).then(async () => {
-    await api.onStatus(
-      proxy((s: ClientStatus) => {
-        status = s;
-        for (const l of listeners) l(s);
-      }),
-    );
-    await api.onRejected(
-      proxy((r: RejectionNotice) => {
-        for (const l of rejectionListeners) l(r);
-      }),
-    );
-    // A worker that does not listen on the lane (one exposing `workerApi` by itself, or an
-    // older script) is sent its appends through comlink, rather than never answering them.
-    lane = await api.lane().then(
-      (on) => on === true,
-      () => false,
-    );
+    // One round trip for the three: the worker answers them in order.
+    await Promise.all([
+      api.onStatus(
+        proxy((s: ClientStatus) => {
+          status = s;
+          for (const l of listeners) l(s);
+        }),
+      ),
+      api.onRejected(
+        proxy((r: RejectionNotice) => {
+          for (const l of rejectionListeners) l(r);
+        }),
+      ),
+      // A worker that does not listen on the lane (one exposing `workerApi` by itself, or an
+      // older script) is sent its appends through comlink, rather than never answering them.
+      api.lane().then(
+        (on) => {
+          lane = on === true;
+        },
+        () => undefined,
+      ),
+    ]);
   });
   // Appends share the worker's channel with comlink, as tagged arrays that comlink ignores
   // (lane.ts, and `appendLane` in worker.ts), answered by id.

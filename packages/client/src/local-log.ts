@@ -342,6 +342,7 @@ export class LocalLog {
       wrapped.done.catch(() => undefined);
       return wrapped;
     };
+    const log = () => tx().objectStore('log');
     const names = [...new Set(jobs.map((j) => j.stream))];
     // Ids the app gave (a retry may bring them again) are looked up; ids the worker made are new.
     const checkIds = jobs.some((j) => !j.options.freshIds);
@@ -354,17 +355,14 @@ export class LocalLog {
       !checkIds && cache !== undefined && (cache.complete || names.every((n) => cache.versions.has(n)));
     const [tail, ...versions] = warm
       ? [cache.tail, ...names.map((n) => cache.versions.get(n) ?? 0)]
-      : await (async () => {
-          const log = tx().objectStore('log');
-          return Promise.all([tailKey(log), ...names.map((s) => streamVersion(log, s))]);
-        })();
+      : await Promise.all([tailKey(log()), ...names.map((s) => streamVersion(log(), s))]);
     const state = new Map<string, { version: number }>();
     names.forEach((s, i) => {
       state.set(s, { version: versions[i]! });
     });
     const known = checkIds
       ? await this.#lookupIds(
-          tx().objectStore('log'),
+          log(),
           tail,
           jobs.flatMap((j) => (j.options.freshIds ? [] : j.events.map((e) => e.id))),
         )
