@@ -2,7 +2,7 @@ import type { ProjectionDefinition } from '@edgelog/core';
 import type { StoreNames } from 'idb';
 import { abortOnThrow, type LogDb, type LogSchema } from './db.ts';
 import { ClientError } from './errors.ts';
-import { tailKey } from './local-log.ts';
+import { tailKey } from './log-reads.ts';
 import { type ProjectionRunner, projectionId } from './projections.ts';
 
 export interface ProjectionQuery {

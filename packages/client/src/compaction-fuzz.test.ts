@@ -10,7 +10,7 @@ import {
   openLogDb,
   type StoredEvent,
 } from './db.ts';
-import { loadStream, tailKey } from './local-log.ts';
+import { loadStream, tailKey } from './log-reads.ts';
 import { settleRecord, storedEvent } from './testing/log-records.ts';
 
 let n = 0;

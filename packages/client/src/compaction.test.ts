@@ -12,14 +12,8 @@ import {
   type StoredEvent,
 } from './db.ts';
 import { defaultClientLimits } from './local-event-store.ts';
-import {
-  type LocalAppendResult,
-  LocalLog,
-  loadStream,
-  loadWindow,
-  streamVersion,
-  tailKey,
-} from './local-log.ts';
+import { type LocalAppendResult, LocalLog } from './local-log.ts';
+import { loadStream, loadWindow, streamVersion, tailKey } from './log-reads.ts';
 import { FakeServer } from './testing/fake-server.ts';
 import { lpId, settleRecord, storedEvent } from './testing/log-records.ts';
 import { WorkerCore } from './worker-core.ts';

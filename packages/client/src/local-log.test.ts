@@ -2,7 +2,7 @@ import 'fake-indexeddb/auto';
 import { describe, expect, it } from 'vitest';
 import { finalize, type LogRecord, openLogDb, type StoredEvent } from './db.ts';
 import { LocalEventStore } from './local-event-store.ts';
-import { loadStream } from './local-log.ts';
+import { loadStream } from './log-reads.ts';
 
 const ev = (stream: string, version: number, lp: number): StoredEvent => ({
   id: crypto.randomUUID(),

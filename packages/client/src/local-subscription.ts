@@ -1,7 +1,7 @@
 import { type ReadAllResult, type SubscribeOptions, Subscriber } from '@edgelog/core';
 import type { LocalEnvelope } from './envelope.ts';
 // Not core's `matchesFilter`: its module builds zod schemas, which the worker bundle leaves out.
-import { matches } from './local-log.ts';
+import { matches } from './log-reads.ts';
 import type { Withdrawal } from './status.ts';
 
 /** The app's side of a subscription: events in batches, and withdrawals of delivered events. */

@@ -3,7 +3,8 @@ import { type Decider, type DomainEvent, defineProjection, error } from '@edgelo
 import { afterEach, describe, expect, it } from 'vitest';
 import { type LogDb, openLogDb, type Rejection } from './db.ts';
 import { defaultClientLimits } from './local-event-store.ts';
-import { LocalLog, loadStream } from './local-log.ts';
+import { LocalLog } from './local-log.ts';
+import { loadStream } from './log-reads.ts';
 import { ProjectionRunner } from './projections.ts';
 import { SyncEngine } from './sync-engine.ts';
 import { SyncStore } from './sync-store.ts';

@@ -4,7 +4,7 @@ import { STALE_VERSION, staleAfter } from './commit-chain.ts';
 import type { CommitInfo, LogRecord, LogSchema, Rejection, StoredEvent } from './db.ts';
 import { decodeRecord, finalize, withUnacked } from './db.ts';
 import { toEnvelope } from './envelope.ts';
-import { streamRecords, tailKey } from './local-log.ts';
+import { streamRecords, tailKey } from './log-reads.ts';
 import type { ProjectionRunner } from './projections.ts';
 import type { Withdrawal } from './status.ts';
 import { pendingOrder, type ReplayDecider, renumber, replayCommand } from './sync-plan.ts';

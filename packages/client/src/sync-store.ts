@@ -12,7 +12,8 @@ import type {
   SyncMeta,
 } from './db.ts';
 import { abortOnThrow, decodeRecord, finalize, withUnacked } from './db.ts';
-import { tailKey, writeScope } from './local-log.ts';
+import { writeScope } from './local-log.ts';
+import { tailKey } from './log-reads.ts';
 import type { ProjectionRunner } from './projections.ts';
 import { pendingRecords, Rebaser, type RebaserDeps, removeCommit, type Tx } from './rebase.ts';
 import type { Withdrawal } from './status.ts';
